@@ -1,0 +1,31 @@
+"""Shared helpers for the cluster tests (testinfra, run by molecule verify)."""
+
+import json
+
+import pytest
+
+ENV_PREFIX = "/opt/dask/env"
+
+
+@pytest.fixture(scope="module")
+def inventory_groups(host):
+    return host.ansible.get_variables()["groups"]
+
+
+def login_shell(host, command, user="root"):
+    """Run command in a login shell of user, as an operator would, and return the result."""
+    if user == "root":
+        return host.run("bash -lc %s", command)
+    return host.run("su - %s -c %s", user, command)
+
+
+def unit_main_pid_user(host, unit):
+    pid = int(host.check_output("systemctl show -p MainPID --value %s", unit))
+    assert pid > 0, f"{unit} has no main process"
+    return host.check_output("ps -o user= -p %s", str(pid)).strip()
+
+
+def smoke_test_report(host):
+    result = login_shell(host, "dask-smoke-test")
+    assert result.stdout.strip(), f"dask-smoke-test printed nothing: {result.stderr}"
+    return result.rc, json.loads(result.stdout.strip().splitlines()[-1])

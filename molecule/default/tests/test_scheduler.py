@@ -1,0 +1,39 @@
+"""The scheduler node: dask-scheduler.service running as dask, listening, healthy."""
+
+from conftest import unit_main_pid_user
+
+testinfra_hosts = ["ansible://dask_scheduler"]
+
+
+def test_scheduler_service_is_enabled_and_running(host):
+    service = host.service("dask-scheduler")
+    assert service.is_enabled
+    assert service.is_running
+
+
+def test_scheduler_runs_as_dask_not_root(host):
+    assert unit_main_pid_user(host, "dask-scheduler") == "dask"
+    root_dask = host.run("ps -u root -o args= | grep -c '[/]opt/dask/env/bin'")
+    assert root_dask.stdout.strip() == "0", "a Dask process runs as root"
+
+
+def test_scheduler_listens_on_its_ports(host):
+    assert host.socket("tcp://0.0.0.0:8786").is_listening or host.socket("tcp://:::8786").is_listening
+    assert host.socket("tcp://0.0.0.0:8787").is_listening or host.socket("tcp://:::8787").is_listening
+
+
+def test_scheduler_health_answers(host):
+    assert host.check_output("curl -fsS http://127.0.0.1:8787/health") == "ok"
+
+
+def test_scheduler_unit_is_sandboxed(host):
+    unit = host.file("/etc/systemd/system/dask-scheduler.service")
+    assert (unit.user, unit.group, unit.mode) == ("root", "root", 0o644)
+    shown = host.check_output(
+        "systemctl show dask-scheduler -p User -p NoNewPrivileges -p ProtectSystem -p PrivateTmp -p Restart"
+    )
+    assert "User=dask" in shown
+    assert "NoNewPrivileges=yes" in shown
+    assert "ProtectSystem=strict" in shown
+    assert "PrivateTmp=yes" in shown
+    assert "Restart=always" in shown
