@@ -1,0 +1,50 @@
+"""Shared fixtures for the repository's unit tests (no Docker needed)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = sorted(p for p in (ROOT / "roles").iterdir() if (p / "meta" / "main.yml").exists())
+
+
+def valid_inventory():
+    """A cluster inventory that passes validation. Hosts point at containers that do not
+    exist, so a run that got past validation would fail on connecting, not change anything."""
+    def host(name):
+        return {"ansible_connection": "community.docker.docker", "ansible_host": f"dask-test-absent-{name}"}
+
+    return {
+        "all": {
+            "children": {
+                "dask_scheduler": {"hosts": {"sched": host("sched")}},
+                "dask_workers": {"hosts": {"w1": host("w1"), "w2": host("w2")}},
+                "dask_clients": {"hosts": {"c1": host("c1")}},
+            }
+        }
+    }
+
+
+@pytest.fixture
+def run_playbook(tmp_path):
+    """Run a playbook of this repository against an inventory dict; return (rc, output)."""
+
+    def run(playbook, inventory, extra_vars=None):
+        inventory_file = tmp_path / "inventory.yml"
+        inventory_file.write_text(yaml.safe_dump(inventory))
+        ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+        command = [str(ansible_playbook), "-i", str(inventory_file), str(ROOT / playbook)]
+        if extra_vars:
+            extra_file = tmp_path / "extra.yml"
+            extra_file.write_text(yaml.safe_dump(extra_vars))
+            command += ["-e", f"@{extra_file}"]
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_FORCE_COLOR="0", ANSIBLE_CACHE_PLUGIN="memory")
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        return result.returncode, result.stdout + result.stderr
+
+    return run
