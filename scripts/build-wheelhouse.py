@@ -7,7 +7,9 @@ into a reproducible tarball (sorted, zero timestamps and owners) so that Ansible
 it again only when its contents change. Reuses the tarball when the spec is unchanged.
 
 Usage: build-wheelhouse.py [--python 3.11] [--arch x86_64] [--output build/wheelhouse.tar]
-Prints the tarball's path.
+                           [--print-requirements]
+Prints the tarball's path (the wheels also stay unpacked beside it, in build/wheelhouse/),
+or with --print-requirements only the pinned requirements, one a line.
 """
 
 import argparse
@@ -45,7 +47,12 @@ def download(packages, python_version, arch, dest):
     ]
     for tag in MANYLINUX_TAGS:
         command += ["--platform", f"{tag}_{arch}"]
-    subprocess.run(command + packages, check=True)
+    result = subprocess.run(command + packages, stderr=subprocess.PIPE, text=True)
+    # Drop pip's notes about this machine's configured-but-missing local mirrors.
+    for line in result.stderr.splitlines():
+        if not (line.startswith("WARNING: Location") and "is ignored" in line):
+            print(line, file=sys.stderr)
+    result.check_returncode()
 
 
 def pack(source_dir, archive):
@@ -72,23 +79,26 @@ def main(argv=None):
                         help="Python version of the nodes (Debian 12: 3.11)")
     parser.add_argument("--arch", default=platform.machine(), help="CPU architecture of the nodes")
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "wheelhouse.tar")
+    parser.add_argument("--print-requirements", action="store_true", help="print the pins and stop")
     args = parser.parse_args(argv)
 
     packages = pinned_packages()
+    if args.print_requirements:
+        print("\n".join(packages))
+        return 0
     digest = spec_digest(packages, args.python, args.arch)
     stamp = args.output.with_suffix(".spec")
     if args.output.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         print(args.output)
         return 0
 
-    workdir = args.output.with_suffix(".d")
+    workdir = args.output.with_suffix("")
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     print(f"build-wheelhouse: downloading {len(packages)} pinned packages for "
           f"Python {args.python} on {args.arch}", file=sys.stderr)
     download(packages, args.python, args.arch, workdir)
     pack(workdir, args.output)
-    shutil.rmtree(workdir)
     stamp.write_text(digest + "\n")
     print(args.output)
     return 0

@@ -1,11 +1,12 @@
-#!{{ dask_cluster_env_prefix }}/bin/python
-# {{ ansible_managed }}
-"""The classic Dask walkthrough, run against this node's cluster.
+"""The classic Dask walkthrough, run against a cluster.
 
-Connects with Client() and no arguments (the address comes from /etc/dask), runs
-map/submit/gather/as_completed, a dask.array reduction, restart(), checks that a
-released future disappears and that every process runs the same package versions.
-Prints one JSON object; exits 1 when any check fails.
+Usage: dask-smoke-test [SCHEDULER_ADDRESS]
+
+Without an address it connects with Client() and no arguments (the address comes from
+/etc/dask on client nodes). Runs map/submit/gather/as_completed, a dask.array reduction
+on the cluster, checks that a released future disappears and that every process runs
+the same package versions, then restart(). Prints one JSON object; exits 1 when any
+check fails.
 """
 
 import json
@@ -37,11 +38,18 @@ def wait_until(predicate, timeout=30.0):
     return predicate()
 
 
-def main():
+def comparable(packages):
+    """Package versions as they must match: exactly, but Python by major.minor only, so a
+    laptop on another patch release can still check the cluster (pickles follow minor)."""
+    python = packages.get("python") or ""
+    return dict(packages, python=".".join(python.split(".")[:2]))
+
+
+def main(argv):
     started = time.monotonic()
     report = {"checks": {}}
     checks = report["checks"]
-    client = Client(timeout="60s")
+    client = Client(argv[1] if len(argv) > 1 else None, timeout="60s")
     report["scheduler"] = client.scheduler.address
     workers = client.scheduler_info()["workers"]
     report["workers"] = len(workers)
@@ -76,7 +84,7 @@ def main():
     mismatched = sorted(
         name
         for name, info in [("scheduler", versions["scheduler"])] + sorted(versions["workers"].items())
-        if info["packages"] != client_packages
+        if comparable(info["packages"]) != comparable(client_packages)
     )
     report["versions"] = {k: v for k, v in client_packages.items() if k in ("python", "dask", "distributed")}
     report["version_mismatches"] = mismatched
@@ -97,4 +105,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))
