@@ -19,10 +19,18 @@ def login_shell(host, command, user="root"):
     return host.run("su - %s -c %s", user, command)
 
 
-def unit_main_pid_user(host, unit):
+def assert_service_runs_as_dask(host, unit):
+    """unit is enabled and running, its main process and children run as dask, and no
+    process from the Dask environment runs as root."""
+    service = host.service(unit)
+    assert service.is_enabled
+    assert service.is_running
     pid = int(host.check_output("systemctl show -p MainPID --value %s", unit))
     assert pid > 0, f"{unit} has no main process"
-    return host.check_output("ps -o user= -p %s", str(pid)).strip()
+    users = set(host.check_output("ps -o user= -p %s --ppid %s", str(pid), str(pid)).split())
+    assert users == {"dask"}, f"{unit} processes run as {users}"
+    root_dask = host.run("ps -u root -o args= | grep -c '[/]opt/dask/env/bin'")
+    assert root_dask.stdout.strip() == "0", "a Dask process runs as root"
 
 
 def smoke_test_report(host):

@@ -1,20 +1,12 @@
 """The scheduler node: dask-scheduler.service running as dask, listening, healthy."""
 
-from conftest import unit_main_pid_user
+from conftest import assert_service_runs_as_dask
 
 testinfra_hosts = ["ansible://dask_scheduler"]
 
 
-def test_scheduler_service_is_enabled_and_running(host):
-    service = host.service("dask-scheduler")
-    assert service.is_enabled
-    assert service.is_running
-
-
-def test_scheduler_runs_as_dask_not_root(host):
-    assert unit_main_pid_user(host, "dask-scheduler") == "dask"
-    root_dask = host.run("ps -u root -o args= | grep -c '[/]opt/dask/env/bin'")
-    assert root_dask.stdout.strip() == "0", "a Dask process runs as root"
+def test_scheduler_service_runs_as_dask_not_root(host):
+    assert_service_runs_as_dask(host, "dask-scheduler")
 
 
 def test_scheduler_listens_on_its_ports(host):

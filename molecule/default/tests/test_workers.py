@@ -1,22 +1,12 @@
 """Worker nodes: dask-worker.service as dask, restarted always, connected to the scheduler."""
 
-from conftest import unit_main_pid_user
+from conftest import assert_service_runs_as_dask
 
 testinfra_hosts = ["ansible://dask_workers"]
 
 
-def test_worker_service_is_enabled_and_running(host):
-    service = host.service("dask-worker")
-    assert service.is_enabled
-    assert service.is_running
-
-
-def test_worker_processes_run_as_dask_not_root(host):
-    assert unit_main_pid_user(host, "dask-worker") == "dask"
-    users = set(host.check_output("ps -o user= --ppid $(systemctl show -p MainPID --value dask-worker)").split())
-    assert users <= {"dask"}, f"worker children run as {users}"
-    root_dask = host.run("ps -u root -o args= | grep -c '[/]opt/dask/env/bin'")
-    assert root_dask.stdout.strip() == "0", "a Dask process runs as root"
+def test_worker_service_and_its_processes_run_as_dask_not_root(host):
+    assert_service_runs_as_dask(host, "dask-worker")
 
 
 def test_worker_dashboard_listens_and_is_healthy(host):
