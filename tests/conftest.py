@@ -33,17 +33,12 @@ def valid_inventory():
 def run_playbook(tmp_path):
     """Run a playbook of this repository against an inventory dict; return (rc, output)."""
 
-    def run(playbook, inventory, extra_vars=None):
+    def run(playbook, inventory):
         inventory_file = tmp_path / "inventory.yml"
         inventory_file.write_text(yaml.safe_dump(inventory))
         ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
         command = [str(ansible_playbook), "-i", str(inventory_file), str(ROOT / playbook)]
-        if extra_vars:
-            extra_file = tmp_path / "extra.yml"
-            extra_file.write_text(yaml.safe_dump(extra_vars))
-            command += ["-e", f"@{extra_file}"]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_FORCE_COLOR="0", ANSIBLE_CACHE_PLUGIN="memory")
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
         result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         return result.returncode, result.stdout + result.stderr
 

@@ -5,7 +5,6 @@ call, and teardown leaving nothing of the cluster behind."""
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from playbook_output import recap
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -72,11 +73,6 @@ def run(moto, tmp_path, playbook, **extra):
     result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventory/aws", playbook, "-e", f"@{extra_file}"],
                             cwd=ROOT, env=moto["env"], capture_output=True, text=True, timeout=600)
     return result
-
-
-def recap(output):
-    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-            for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.MULTILINE)}
 
 
 def running(moto, role=None):

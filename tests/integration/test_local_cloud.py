@@ -7,13 +7,13 @@ Needs Docker, the node image, build/client-venv and chromium (scripts/bootstrap)
 
 import json
 import os
-import re
 import subprocess
 import time
-
 from pathlib import Path
 
 import pytest
+
+from playbook_output import recap
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "dask-it"
@@ -37,14 +37,6 @@ def ansible_playbook(*args):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     return result, time.monotonic() - started
-
-
-def recap(output):
-    """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from the PLAY RECAP."""
-    hosts = {}
-    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.MULTILINE):
-        hosts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-    return hosts
 
 
 def docker_lines(*args):
