@@ -8,6 +8,7 @@ Needs Docker, the node image, build/client-venv and chromium (scripts/bootstrap)
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from playbook_output import recap
 
 ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 CLUSTER = "dask-it"
 SCREENSHOT = ROOT / "build" / "dashboard-status.png"
 pytestmark = pytest.mark.integration
@@ -33,7 +35,7 @@ def ansible_playbook(*args):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     started = time.monotonic()
     result = subprocess.run(
-        ["ansible-playbook", "-i", "inventory/local", "-e", f"dask_cluster_name={CLUSTER}", *args],
+        [str(BIN / "ansible-playbook"), "-i", "inventory/local", "-e", f"dask_cluster_name={CLUSTER}", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     return result, time.monotonic() - started
