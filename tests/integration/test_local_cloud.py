@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CLUSTER = "dask-it"
 SCREENSHOT = ROOT / "build" / "dashboard-status.png"
+OPERATOR = ROOT / "inventory" / "local" / ".tls" / CLUSTER / "operator"
 pytestmark = pytest.mark.integration
 CANVASES_IN_SHADOW_DOM = """
 function count(root) {
@@ -100,17 +101,20 @@ def test_walkthrough_from_the_client_container(cluster):
 def test_walkthrough_from_this_machine_through_loopback(cluster):
     python = ROOT / "build" / "client-venv" / "bin" / "python"
     script = ROOT / "roles" / "dask_client" / "files" / "dask_smoke_test.py"
-    result = subprocess.run([str(python), str(script), "tcp://127.0.0.1:8786"], capture_output=True, text=True,
-                            timeout=300)
+    # The operator's configuration made by the dask_tls role: address, CA, client certificate.
+    assert (OPERATOR / "dask.yaml").exists()
+    assert oct((OPERATOR / "client-key.pem").stat().st_mode & 0o777) == "0o600"
+    env = dict(os.environ, DASK_CONFIG=str(OPERATOR))
+    result = subprocess.run([str(python), str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert result.stdout.strip(), result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["total"] == -285
-    assert report["scheduler"] == "tcp://127.0.0.1:8786"
+    assert report["scheduler"] == "tls://127.0.0.1:8786"
     assert [name for name, ok in report["checks"].items() if not ok] == []
     assert result.returncode == 0
 
 
-def test_dashboard_renders_in_headless_chromium_without_errors(cluster):
+def test_dashboard_renders_in_headless_chromium_without_errors(cluster, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
@@ -121,10 +125,19 @@ def test_dashboard_renders_in_headless_chromium_without_errors(cluster):
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1400,1000"):
         options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    # The dashboard is HTTPS with the cluster CA: this browser trusts that CA (and only for
+    # this test: Chromium reads $HOME/.pki/nssdb, here a temporary HOME).
+    nssdb = tmp_path / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "dask-it CA", "-t", "C,,",
+                    "-i", str(OPERATOR.parent / "ca.pem")], check=True)
+    service = Service("/usr/bin/chromedriver", env=dict(os.environ, HOME=str(tmp_path)))
+    driver = webdriver.Chrome(service=service, options=options)
     try:
-        driver.get("http://127.0.0.1:8787/status")
+        driver.get("https://127.0.0.1:8787/status")
         # Bokeh has rendered when canvases exist; Bokeh 3 draws them inside shadow roots.
         WebDriverWait(driver, 60).until(lambda d: d.execute_script(CANVASES_IN_SHADOW_DOM) > 0)
         time.sleep(2)  # let the periodic updates run once

@@ -28,7 +28,7 @@ def test_client_with_no_arguments_connects_to_this_cluster(host, user, inventory
 def test_client_config_points_at_the_scheduler(host):
     config = host.file("/etc/dask/client.yaml")
     assert (config.user, config.mode) == ("root", 0o644)
-    assert "scheduler-address: tcp://" in config.content_string
+    assert "scheduler-address: tls://" in config.content_string
     assert ":8786" in config.content_string
 
 
@@ -39,6 +39,7 @@ def test_classic_walkthrough_runs_on_the_cluster(host, inventory_groups):
     assert report["array_tasks_on_cluster"] >= 10
     assert abs(report["array_sum"] - 5_000_000) < 50_000
     assert report["version_mismatches"] == []
+    assert report["encrypted"] is True
     assert report["versions"]["dask"] == "2026.8.0"
     failed = [name for name, ok in report["checks"].items() if not ok]
     assert failed == []

@@ -14,8 +14,9 @@ def test_scheduler_listens_on_its_ports(host):
     assert host.socket("tcp://0.0.0.0:8787").is_listening or host.socket("tcp://:::8787").is_listening
 
 
-def test_scheduler_health_answers(host):
-    assert host.check_output("curl -fsS http://127.0.0.1:8787/health") == "ok"
+def test_scheduler_health_answers_over_https_only(host):
+    assert host.check_output("curl -fsS --cacert /etc/dask/tls/ca.pem https://127.0.0.1:8787/health") == "ok"
+    assert host.run("curl -fsS http://127.0.0.1:8787/health").rc != 0
 
 
 def test_scheduler_unit_is_sandboxed(host):

@@ -11,7 +11,8 @@ def test_worker_service_and_its_processes_run_as_dask_not_root(host):
 
 def test_worker_dashboard_listens_and_is_healthy(host):
     assert host.socket("tcp://0.0.0.0:8789").is_listening or host.socket("tcp://:::8789").is_listening
-    assert host.check_output("curl -fsS http://127.0.0.1:8789/health") == "ok"
+    assert host.check_output("curl -fsS --cacert /etc/dask/tls/ca.pem https://127.0.0.1:8789/health") == "ok"
+    assert host.run("curl -fsS http://127.0.0.1:8789/health").rc != 0
 
 
 def test_worker_restarts_always_after_a_pause(host):

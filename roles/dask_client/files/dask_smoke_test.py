@@ -51,6 +51,7 @@ def main(argv):
     checks = report["checks"]
     client = Client(argv[1] if len(argv) > 1 else None, timeout="60s")
     report["scheduler"] = client.scheduler.address
+    report["encrypted"] = client.scheduler.address.startswith("tls://")
     workers = client.scheduler_info()["workers"]
     report["workers"] = len(workers)
     checks["has_workers"] = len(workers) > 0
