@@ -25,6 +25,14 @@ BAD_INPUTS = [
     ("string for a boolean", with_vars("dask_clients", {"dask_env_pip_no_index": "false"}), "dask_env_pip_no_index"),
     ("bad cluster name", with_vars("dask_scheduler", {"dask_cluster_name": "My Cluster"}), "dask_cluster_name"),
     ("same ports", with_vars("dask_scheduler", {"dask_cluster_dashboard_port": 8786}), "must differ"),
+    ("string for the TLS switch", with_vars("dask_workers", {"dask_cluster_tls_enabled": "yes"}), "dask_cluster_tls_enabled"),
+    ("zero-day certificates", with_vars("dask_workers", {"dask_tls_cert_valid_days": 0}), "dask_tls_cert_valid_days"),
+    ("renewal beyond lifetime", with_vars("dask_workers", {"dask_tls_renew_before_days": 400}), "dask_tls_renew_before_days"),
+    ("malformed SAN", with_vars("dask_workers", {"dask_tls_extra_sans": ["dask.example.com"]}), "dask_tls_extra_sans"),
+    ("relative CA directory", with_vars("dask_clients", {"dask_tls_ca_dir": "tls/ca"}), "dask_tls_ca_dir"),
+    ("plain operator address", with_vars("dask_clients", {"dask_tls_operator_scheduler_address": "tcp://1.2.3.4:8786"}),
+     "dask_tls_operator_scheduler_address"),
+    ("worker nanny port range", with_vars("dask_workers", {"dask_worker_nanny_port": "low:high"}), "dask_worker_nanny_port"),
 ]
 
 

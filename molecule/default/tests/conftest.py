@@ -1,10 +1,17 @@
 """Shared helpers for the cluster tests (testinfra, run by molecule verify)."""
 
+import base64
 import json
+from pathlib import Path
 
 import pytest
 
 ENV_PREFIX = "/opt/dask/env"
+TLS_DIR = "/etc/dask/tls"
+HERE = Path(__file__).parent
+# `systemd-analyze security` exposure of the Dask units, measured at 1.5 (README, "Security
+# model"); a change that loosens the sandbox fails the unit tests.
+MAX_EXPOSURE = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +44,15 @@ def smoke_test_report(host):
     result = login_shell(host, "dask-smoke-test")
     assert result.stdout.strip(), f"dask-smoke-test printed nothing: {result.stderr}"
     return result.rc, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def upload(host, script, path):
+    """Copy a script of this directory to path on host."""
+    encoded = base64.b64encode((HERE / script).read_bytes()).decode()
+    host.check_output(f"echo {encoded} | base64 -d > {path}")
+
+
+def unit_exposure(host, unit):
+    """The overall exposure level `systemd-analyze security` gives unit."""
+    output = host.check_output("systemd-analyze security %s", unit)
+    return float(output.splitlines()[-1].split(f"{unit}:")[1].split()[0])

@@ -1,6 +1,6 @@
 """The scheduler node: dask-scheduler.service running as dask, listening, healthy."""
 
-from conftest import assert_service_runs_as_dask
+from conftest import MAX_EXPOSURE, assert_service_runs_as_dask, unit_exposure
 
 testinfra_hosts = ["ansible://dask_scheduler"]
 
@@ -17,6 +17,10 @@ def test_scheduler_listens_on_its_ports(host):
 def test_scheduler_health_answers_over_https_only(host):
     assert host.check_output("curl -fsS --cacert /etc/dask/tls/ca.pem https://127.0.0.1:8787/health") == "ok"
     assert host.run("curl -fsS http://127.0.0.1:8787/health").rc != 0
+
+
+def test_scheduler_unit_exposes_little(host):
+    assert unit_exposure(host, "dask-scheduler.service") <= MAX_EXPOSURE
 
 
 def test_scheduler_unit_is_sandboxed(host):

@@ -1,12 +1,16 @@
 """Worker nodes: dask-worker.service as dask, restarted always, connected to the scheduler."""
 
-from conftest import assert_service_runs_as_dask
+from conftest import MAX_EXPOSURE, assert_service_runs_as_dask, unit_exposure
 
 testinfra_hosts = ["ansible://dask_workers"]
 
 
 def test_worker_service_and_its_processes_run_as_dask_not_root(host):
     assert_service_runs_as_dask(host, "dask-worker")
+
+
+def test_worker_unit_exposes_little(host):
+    assert unit_exposure(host, "dask-worker.service") <= MAX_EXPOSURE
 
 
 def test_worker_dashboard_listens_and_is_healthy(host):
