@@ -29,17 +29,23 @@ def valid_inventory():
     }
 
 
+def ansible_playbook(playbook, inventory, workdir):
+    """Run a playbook of this repository against an inventory dict (written to workdir);
+    return (rc, output)."""
+    inventory_file = workdir / "inventory.yml"
+    inventory_file.write_text(yaml.safe_dump(inventory))
+    executable = Path(sys.executable).parent / "ansible-playbook"
+    command = [str(executable), "-i", str(inventory_file), str(ROOT / playbook)]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return result.returncode, result.stdout + result.stderr
+
+
 @pytest.fixture
 def run_playbook(tmp_path):
     """Run a playbook of this repository against an inventory dict; return (rc, output)."""
 
     def run(playbook, inventory):
-        inventory_file = tmp_path / "inventory.yml"
-        inventory_file.write_text(yaml.safe_dump(inventory))
-        ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
-        command = [str(ansible_playbook), "-i", str(inventory_file), str(ROOT / playbook)]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        return result.returncode, result.stdout + result.stderr
+        return ansible_playbook(playbook, inventory, tmp_path)
 
     return run
