@@ -52,6 +52,17 @@ def upload(host, script, path):
     host.check_output(f"echo {encoded} | base64 -d > {path}")
 
 
+def prometheus_samples(host, port, metric):
+    """The samples of metric (label set -> value) that /metrics on port serves over HTTPS."""
+    text = host.check_output(f"curl -fsS --cacert {TLS_DIR}/ca.pem https://127.0.0.1:{port}/metrics")
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith(metric + "{") or line.startswith(metric + " "):
+            name_and_labels, value = line.rsplit(" ", 1)
+            samples[name_and_labels[len(metric):]] = float(value)
+    return samples
+
+
 def unit_exposure(host, unit):
     """The overall exposure level `systemd-analyze security` gives unit."""
     output = host.check_output("systemd-analyze security %s", unit)

@@ -1,6 +1,6 @@
 """The scheduler node: dask-scheduler.service running as dask, listening, healthy."""
 
-from conftest import MAX_EXPOSURE, assert_service_runs_as_dask, unit_exposure
+from conftest import MAX_EXPOSURE, assert_service_runs_as_dask, prometheus_samples, unit_exposure
 
 testinfra_hosts = ["ansible://dask_scheduler"]
 
@@ -34,3 +34,10 @@ def test_scheduler_unit_is_sandboxed(host):
     assert "ProtectSystem=strict" in shown
     assert "PrivateTmp=yes" in shown
     assert "Restart=always" in shown
+
+
+def test_scheduler_serves_prometheus_metrics_with_every_worker(host):
+    inventory_groups = host.ansible.get_variables()["groups"]
+    workers = prometheus_samples(host, 8787, "dask_scheduler_workers")
+    assert workers, "no dask_scheduler_workers samples on /metrics"
+    assert sum(workers.values()) == len(inventory_groups["dask_workers"])

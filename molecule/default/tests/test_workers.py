@@ -1,6 +1,6 @@
 """Worker nodes: dask-worker.service as dask, restarted always, connected to the scheduler."""
 
-from conftest import MAX_EXPOSURE, assert_service_runs_as_dask, unit_exposure
+from conftest import MAX_EXPOSURE, assert_service_runs_as_dask, prometheus_samples, unit_exposure
 
 testinfra_hosts = ["ansible://dask_workers"]
 
@@ -37,3 +37,9 @@ def test_admin_authorized_keys_are_private(host):
     keys = host.file("/home/ubuntu/.ssh/authorized_keys")
     assert (keys.user, keys.mode) == ("ubuntu", 0o600)
     assert keys.content_string.startswith("ssh-ed25519 ")
+
+
+def test_worker_serves_prometheus_metrics(host):
+    threads = prometheus_samples(host, 8789, "dask_worker_threads")
+    assert set(threads) == {""}, f"expected one dask_worker_threads sample, got {threads}"
+    assert threads[""] >= 1
