@@ -7,7 +7,8 @@ into a reproducible tarball (sorted, zero timestamps and owners) so that Ansible
 it again only when its contents change. Reuses the tarball when the spec is unchanged.
 
 Usage: build-wheelhouse.py [--python 3.11] [--arch x86_64] [--output build/wheelhouse.tar]
-                           [--print-requirements]
+                           [--pin 'distributed==2026.7.1' ...] [--print-requirements]
+--pin replaces the pin of that package (the upgrade test builds the previous release's).
 Prints the tarball's path (the wheels also stay unpacked beside it, in build/wheelhouse/),
 or with --print-requirements only the pinned requirements, one a line.
 """
@@ -16,6 +17,7 @@ import argparse
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,19 @@ MANYLINUX_TAGS = ("manylinux_2_34", "manylinux_2_28", "manylinux_2_17", "manylin
 def pinned_packages(defaults_path=DEFAULTS):
     defaults = yaml.safe_load(defaults_path.read_text())
     return list(defaults["dask_env_packages"]) + list(defaults.get("dask_env_extra_packages") or [])
+
+
+def package_name(pin):
+    return re.split(r"[\[=<>!~ ]", pin, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def replace_pins(packages, pins):
+    """packages with each pin of --pin put in place of the pin of the same package."""
+    by_name = {package_name(pin): pin for pin in pins}
+    unknown = set(by_name) - {package_name(package) for package in packages}
+    if unknown:
+        raise SystemExit(f"build-wheelhouse: --pin names packages that are not pinned: {', '.join(sorted(unknown))}")
+    return [by_name.get(package_name(package), package) for package in packages]
 
 
 def spec_digest(packages, python_version, arch):
@@ -79,10 +94,11 @@ def main(argv=None):
                         help="Python version of the nodes (Debian 12: 3.11)")
     parser.add_argument("--arch", default=platform.machine(), help="CPU architecture of the nodes")
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "wheelhouse.tar")
+    parser.add_argument("--pin", action="append", default=[], help="replace a package's pin (repeatable)")
     parser.add_argument("--print-requirements", action="store_true", help="print the pins and stop")
     args = parser.parse_args(argv)
 
-    packages = pinned_packages()
+    packages = replace_pins(pinned_packages(), args.pin)
     if args.print_requirements:
         print("\n".join(packages))
         return 0

@@ -3,6 +3,8 @@
 import importlib.util
 import tarfile
 
+import pytest
+
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("build_wheelhouse", ROOT / "scripts" / "build-wheelhouse.py")
@@ -36,3 +38,11 @@ def test_archive_is_reproducible(tmp_path):
     assert first.read_bytes() == second.read_bytes()
     with tarfile.open(first) as tar:
         assert tar.getnames() == ["wheelhouse", "wheelhouse/a-1.0-py3-none-any.whl", "wheelhouse/b-1.0-py3-none-any.whl"]
+
+
+def test_pin_replaces_the_pin_of_the_same_package_and_refuses_unknown_ones():
+    packages = ["dask[array,dataframe]==2026.8.0", "distributed==2026.8.0", "numpy==2.4.6"]
+    replaced = build_wheelhouse.replace_pins(packages, ["dask[array,dataframe]==2026.7.1", "Distributed==2026.7.1"])
+    assert replaced == ["dask[array,dataframe]==2026.7.1", "Distributed==2026.7.1", "numpy==2.4.6"]
+    with pytest.raises(SystemExit, match="pandas"):
+        build_wheelhouse.replace_pins(packages, ["pandas==3.0.0"])

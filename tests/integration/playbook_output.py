@@ -7,3 +7,16 @@ def recap(output):
     """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from the PLAY RECAP of output."""
     return {host: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counts)}
             for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.MULTILINE)}
+
+
+def changed_tasks(output):
+    """{host: [task name, ...]} of the tasks that reported changed, from ansible-playbook output."""
+    tasks, task = {}, None
+    for line in output.splitlines():
+        if match := re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\] \**$", line):
+            task = match.group(1)
+        elif match := re.match(r"^changed: \[([^\]\s]+)", line):
+            tasks.setdefault(match.group(1), [])
+            if task not in tasks[match.group(1)]:
+                tasks[match.group(1)].append(task)
+    return tasks

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from playbook_output import recap
+from playbook_output import changed_tasks, recap
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -33,10 +33,10 @@ return count(document);
 
 
 def ansible_playbook(*args):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", DASK_CLUSTER_NAME=CLUSTER)
     started = time.monotonic()
     result = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "inventory/local", "-e", f"dask_cluster_name={CLUSTER}", *args],
+        [str(BIN / "ansible-playbook"), "-i", "inventory/local", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     return result, time.monotonic() - started
@@ -54,15 +54,71 @@ def cluster_networks():
     return docker_lines("network", "ls", "--filter", f"name=^dask-{CLUSTER}$", "--format", "{{.Name}}")
 
 
+# The cluster starts one Dask release behind and playbooks/upgrade.yml moves it to the pins
+# of roles/dask_env, so every test after the fixture also runs on an upgraded cluster.
+PREVIOUS_PINS = ["dask[array,dataframe,diagnostics]==2026.7.1", "distributed==2026.7.1"]
+PREVIOUS_WHEELHOUSE = ROOT / "build" / "wheelhouse-previous.tar"
+CLIENT_PYTHON = ROOT / "build" / "client-venv" / "bin" / "python"
+
+
+def previous_release_vars():
+    """Extra vars that deploy PREVIOUS_PINS from a wheelhouse of their own."""
+    subprocess.run([sys.executable, "scripts/build-wheelhouse.py", "--output", str(PREVIOUS_WHEELHOUSE),
+                    *[f"--pin={pin}" for pin in PREVIOUS_PINS]], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    pins = subprocess.run([sys.executable, "scripts/build-wheelhouse.py", "--print-requirements",
+                           *[f"--pin={pin}" for pin in PREVIOUS_PINS]], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.split()
+    return json.dumps({"dask_env_packages": pins, "dask_env_wheelhouse_archive": str(PREVIOUS_WHEELHOUSE)})
+
+
+def upgrade_watched():
+    """playbooks/upgrade.yml, while version_monitor.py samples the versions computing together."""
+    monitor = subprocess.Popen([str(CLIENT_PYTHON), str(Path(__file__).parent / "version_monitor.py")],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    try:
+        time.sleep(3)  # a few samples of the old cluster first
+        result, seconds = ansible_playbook("playbooks/upgrade.yml")
+        (ROOT / "build" / "it-upgrade.log").write_text(result.stdout)
+        time.sleep(3)
+    finally:
+        monitor.terminate()
+    samples = [json.loads(line) for line in monitor.communicate(timeout=30)[0].splitlines()]
+    return result, seconds, samples
+
+
 @pytest.fixture(scope="module")
 def cluster():
     ansible_playbook("playbooks/teardown.yml")  # leftovers of an interrupted run
-    result, seconds = ansible_playbook("site.yml")
-    print(f"\nlocal site.yml, cold: {seconds:.0f} s")
+    result, seconds = ansible_playbook("site.yml", "-e", previous_release_vars())
+    print(f"\nlocal site.yml, cold (Dask {PREVIOUS_PINS[-1]}): {seconds:.0f} s")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    yield {"first_run": result, "first_seconds": seconds}
+    upgrade, upgrade_seconds, samples = upgrade_watched()
+    print(f"upgrade.yml: {upgrade_seconds:.0f} s")
+    yield {"first_run": result, "first_seconds": seconds, "upgrade": upgrade, "version_samples": samples}
     result, _ = ansible_playbook("playbooks/teardown.yml")
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_upgrade_moves_every_process_to_the_pins_and_never_mixes_versions(cluster):
+    upgrade = cluster["upgrade"]
+    assert upgrade.returncode == 0, upgrade.stdout[-6000:]
+    assert "Stop the workers" in upgrade.stdout and "Check that every environment meets the pins" in upgrade.stdout
+    pins = subprocess.run([sys.executable, "scripts/build-wheelhouse.py", "--print-requirements"], cwd=ROOT,
+                          check=True, capture_output=True, text=True).stdout.split()
+    previous = PREVIOUS_PINS[-1].split("==")[1]
+    current = next(pin for pin in pins if pin.startswith("distributed==")).split("==")[1]
+    samples = cluster["version_samples"]
+    print(f"\nversion samples: {len(samples)}, down: {sum('down' in sample for sample in samples)}")
+    up = [sample for sample in samples if "down" not in sample]
+    seen = [{sample["scheduler"], *sample["workers"]} for sample in up]
+    # The monitor saw the old cluster, then the new one, and never both at once.
+    assert seen[0] == {previous} and seen[-1] == {current}, seen
+    assert all(len(versions) == 1 for versions in seen), [s for s in up if len({s["scheduler"], *s["workers"]}) > 1]
+    assert len(up[-1]["workers"]) == 2
+    last_old = max(s["t"] for s in up if s["scheduler"] == previous)
+    first_new = min(s["t"] for s in up if s["scheduler"] == current and len(s["workers"]) == 2)
+    print(f"\nupgrade: compute paused {first_new - last_old:.0f} s ({previous} -> {current})")
 
 
 def test_first_run_configured_every_role(cluster):
@@ -89,7 +145,7 @@ def test_containers_carry_the_labels_and_publish_on_loopback_only(cluster):
 
 
 def test_walkthrough_from_the_client_container(cluster):
-    result = subprocess.run(["docker", "exec", f"{CLUSTER}-client-1", "bash", "-lc", "dask-smoke-test"],
+    result = subprocess.run(["docker", "exec", f"{CLUSTER}-client-1", "bash", "-lc", "dask-smoke-test --restart"],
                             capture_output=True, text=True, timeout=300)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["total"] == -285
@@ -105,7 +161,7 @@ def test_walkthrough_from_this_machine_through_loopback(cluster):
     assert (OPERATOR / "dask.yaml").exists()
     assert oct((OPERATOR / "client-key.pem").stat().st_mode & 0o777) == "0o600"
     env = dict(os.environ, DASK_CONFIG=str(OPERATOR))
-    result = subprocess.run([str(python), str(script)], capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run([str(python), str(script), "--restart"], capture_output=True, text=True, timeout=300, env=env)
     assert result.stdout.strip(), result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["total"] == -285
@@ -189,6 +245,101 @@ def test_certificate_rotation_reissues_everything_and_the_cluster_keeps_working(
         capture_output=True, text=True, timeout=120, env=dict(os.environ, DASK_CONFIG=str(OPERATOR)),
     )
     assert count.stdout.strip().splitlines()[-1] == "2", count.stderr[-2000:]
+
+
+def unit_state(container, unit):
+    """(MainPID, ActiveEnterTimestampMonotonic) of a unit: both change when it restarts."""
+    out = subprocess.run(["docker", "exec", container, "systemctl", "show", unit, "-p", "MainPID",
+                          "-p", "ActiveEnterTimestampMonotonic"], capture_output=True, text=True, check=True).stdout
+    return tuple(sorted(out.split()))
+
+
+PROMETHEUS_DIR = ROOT / "build" / "prometheus-it"
+
+
+def scraped_prometheus_targets():
+    """{role: {target: answers}} from the file_sd targets that dask_prometheus wrote, each
+    target's /metrics fetched over HTTPS with the cluster CA, as Prometheus would."""
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(OPERATOR.parent / "ca.pem"))
+    scraped = {}
+    for group in json.loads((PROMETHEUS_DIR / f"{CLUSTER}.json").read_text()):
+        assert group["labels"]["cluster"] == CLUSTER
+        for target in group["targets"]:
+            with urllib.request.urlopen(f"https://{target}/metrics", context=context, timeout=10) as response:
+                body = response.read().decode()
+            scraped.setdefault(group["labels"]["role"], {})[target] = (
+                f"dask_{group['labels']['role']}_" in body and response.status == 200)
+    return scraped
+
+
+def test_scaling_up_adds_a_worker_and_restarts_nothing(cluster):
+    services = {f"{CLUSTER}-scheduler": "dask-scheduler", f"{CLUSTER}-worker-1": "dask-worker",
+                f"{CLUSTER}-worker-2": "dask-worker"}
+    before = {node: unit_state(node, unit) for node, unit in services.items()}
+    result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=3",
+                                       "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
+    print(f"\nscale up 2 -> 3 workers: {seconds:.0f} s")
+    assert result.returncode == 0, result.stdout[-6000:]
+    changed = changed_tasks(result.stdout)
+    assert changed[f"{CLUSTER}-worker-3"]
+    # The nodes that were there change nothing but the client's list of trusted SSH host keys
+    # (it gained the new worker's), and their services keep running as they were.
+    assert {host: tasks for host, tasks in changed.items() if host not in ("localhost", f"{CLUSTER}-worker-3")} == {
+        f"{CLUSTER}-client-1": ["ssh_keys : Trust the cluster's host keys on client nodes"]}, changed
+    assert {node: unit_state(node, unit) for node, unit in services.items()} == before
+    assert "Check that every worker is connected" in result.stdout  # verify.yml counted 3
+    # The Prometheus targets follow: the scheduler and 3 workers, each serving Dask metrics.
+    scraped = scraped_prometheus_targets()
+    assert len(scraped["scheduler"]) == 1 and len(scraped["worker"]) == 3, scraped
+    assert all(ok for targets in scraped.values() for ok in targets.values()), scraped
+
+
+HOLDER = """
+import json, random, sys
+from distributed import Client
+client = Client(timeout="30s")
+leaving = [a for a, w in client.scheduler_info()["workers"].items() if w["name"] == sys.argv[1]]
+futures = [client.submit(random.random, pure=False, workers=leaving) for _ in range(20)]
+values = client.gather(futures)
+print(json.dumps({"on_leaving": len(client.who_has(futures)) and all(
+    leaving[0] in holders for holders in client.who_has(futures).values()), "values": values}), flush=True)
+sys.stdin.readline()  # the scale-down runs meanwhile
+holders = client.who_has(futures)
+print(json.dumps({"values": client.gather(futures), "holders": sorted({h for hs in holders.values() for h in hs}),
+                  "leaving": leaving[0]}), flush=True)
+"""
+
+
+def test_scaling_down_retires_the_leaving_worker_and_keeps_its_results(cluster):
+    leaving = f"{CLUSTER}-worker-3"
+    holder = subprocess.Popen([str(CLIENT_PYTHON), "-c", HOLDER, leaving], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    try:
+        held = json.loads(holder.stdout.readline())
+        assert held["on_leaving"], held  # 20 random numbers, held only by worker-3
+        result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=2",
+                                           "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
+        print(f"\nscale down 3 -> 2 workers: {seconds:.0f} s")
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        after = json.loads(holder.stdout.readline())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "Retire the batch's workers through the scheduler" in result.stdout
+    assert leaving not in cluster_containers()
+    # Moved, not recomputed: a recomputed random() would give other numbers.
+    assert after["values"] == held["values"]
+    assert after["leaving"] not in after["holders"] and after["holders"], after
+    changed = changed_tasks(result.stdout)
+    assert not changed.get(f"{CLUSTER}-worker-1") and not changed.get(f"{CLUSTER}-worker-2"), changed
+    scraped = scraped_prometheus_targets()
+    assert len(scraped["worker"]) == 2 and all(scraped["worker"].values()), scraped
 
 
 def test_teardown_removes_everything_and_is_idempotent(cluster):

@@ -41,7 +41,7 @@ def assert_service_runs_as_dask(host, unit):
 
 
 def smoke_test_report(host):
-    result = login_shell(host, "dask-smoke-test")
+    result = login_shell(host, "dask-smoke-test --restart")
     assert result.stdout.strip(), f"dask-smoke-test printed nothing: {result.stderr}"
     return result.rc, json.loads(result.stdout.strip().splitlines()[-1])
 
