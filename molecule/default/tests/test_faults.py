@@ -218,3 +218,21 @@ def test_rolling_restart_keeps_the_results_a_client_holds(client, nodes):
     kept = client.ask("check_held", timeout=60)
     assert kept["ok"], f"results were lost or recomputed: {kept}"
     record("rolling restart, batch 1 (restart.yml wall time; no result lost)", seconds, held_results=held["held"])
+
+
+def test_a_failed_batch_stops_the_rolling_restart(client, nodes):
+    """max_fail_percentage: 0 really stops a bad rollout: when the first batch does not come
+    back healthy (simulated by waiting for /health on a port nothing listens on), the run
+    fails and the next batch keeps running untouched."""
+    before = identities(client)
+    rc, output, _ = run_restart_playbook("-e", '{"dask_worker_dashboard_port": 1, "dask_worker_health_timeout": 2}')
+    assert rc != 0, output[-3000:]
+    failed = [name for name in nodes["workers"] if f"fatal: [{name}]" in output]
+    assert len(failed) == 1, f"expected one failed worker, got {failed}: {output[-3000:]}"
+    assert "PLAY [Check that every worker is back" not in output
+    untouched = [name for name in nodes["workers"] if name not in failed]
+    # The failed batch's worker did restart; the rest never did.
+    wait_until_whole(client, nodes, 0, old={failed[0]: before[failed[0]]})
+    after = identities(client)
+    for name in untouched:
+        assert after[name] == before[name], f"{name} restarted after the batch before it failed"
