@@ -1,13 +1,13 @@
 """The classic Dask walkthrough, run against a cluster.
 
-Usage: dask-smoke-test [--keep-data] [SCHEDULER_ADDRESS]
+Usage: dask-smoke-test [--restart] [SCHEDULER_ADDRESS]
 
 Without an address it connects with Client() and no arguments (the address comes from
 /etc/dask on client nodes). Runs map/submit/gather/as_completed, a dask.array reduction
 on the cluster, checks that a released future disappears and that every process runs
-the same package versions, then restart(), unless --keep-data: restart() cancels the
-results of every client of the cluster, not only this one's. Prints one JSON object;
-exits 1 when any check fails.
+the same package versions; with --restart, then restart(), which restarts every worker
+and cancels the results of every client of the cluster, not only this one's. Prints one
+JSON object; exits 1 when any check fails.
 """
 
 import json
@@ -48,8 +48,8 @@ def comparable(packages):
 
 def main(argv):
     started = time.monotonic()
-    keep_data = "--keep-data" in argv[1:]
-    addresses = [arg for arg in argv[1:] if arg != "--keep-data"]
+    restart = "--restart" in argv[1:]
+    addresses = [arg for arg in argv[1:] if arg != "--restart"]
     report = {"checks": {}}
     checks = report["checks"]
     client = Client(addresses[0] if addresses else None, timeout="60s")
@@ -95,7 +95,7 @@ def main(argv):
     checks["versions_match"] = not mismatched
 
     del squares, negatives
-    if not keep_data:
+    if restart:
         client.restart()
         checks["workers_back_after_restart"] = wait_until(
             lambda: len(client.scheduler_info()["workers"]) == len(workers), timeout=120
