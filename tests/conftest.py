@@ -29,13 +29,13 @@ def valid_inventory():
     }
 
 
-def ansible_playbook(playbook, inventory, workdir):
-    """Run a playbook of this repository against an inventory dict (written to workdir);
-    return (rc, output)."""
+def ansible_playbook(playbook, inventory, workdir, extra_args=()):
+    """Run a playbook of this repository against an inventory dict (written to workdir),
+    with extra command-line arguments; return (rc, output)."""
     inventory_file = workdir / "inventory.yml"
     inventory_file.write_text(yaml.safe_dump(inventory))
     executable = Path(sys.executable).parent / "ansible-playbook"
-    command = [str(executable), "-i", str(inventory_file), str(ROOT / playbook)]
+    command = [str(executable), "-i", str(inventory_file), str(ROOT / playbook), *extra_args]
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     return result.returncode, result.stdout + result.stderr
@@ -45,7 +45,7 @@ def ansible_playbook(playbook, inventory, workdir):
 def run_playbook(tmp_path):
     """Run a playbook of this repository against an inventory dict; return (rc, output)."""
 
-    def run(playbook, inventory):
-        return ansible_playbook(playbook, inventory, tmp_path)
+    def run(playbook, inventory, *extra_args):
+        return ansible_playbook(playbook, inventory, tmp_path, extra_args)
 
     return run
