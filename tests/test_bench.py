@@ -65,6 +65,13 @@ def test_phases_split_the_wall_time_from_one_task_start_to_the_next():
                      "startup": 3.0}
 
 
+def test_every_play_before_validation_provisions():
+    first = {"play": {"name": "Choose the workers that a lower count removes"},
+             "tasks": [task("Put them in the group dask_workers_leaving", 0, 1)]}
+    output = dict(OUTPUT, plays=[first] + OUTPUT["plays"][1:])
+    assert [phase for _, phase, _, _ in bench.timeline(output)[0]][:2] == ["provision", "base"]
+
+
 def test_slowest_tasks_come_first():
     assert [entry["task"] for entry in bench.slowest(OUTPUT, 2)] == [
         "Prepare every node (OS, SSH, the shared Python environment, TLS) / dask_env : Install the environment",
