@@ -31,3 +31,12 @@ def test_other_versions_and_missing_packages_are_reported():
 def test_extras_are_ignored_the_version_counts():
     installed = version("PyYAML")
     assert unmet(f"pyyaml[whatever]=={installed}") == (0, [])
+
+
+def test_a_pin_needs_what_its_extras_require():
+    # urllib3's 'socks' extra needs PySocks, which this environment has; 'h2' needs h2, which it lacks.
+    installed = version("urllib3")
+    assert unmet(f"urllib3[socks]=={installed}") == (0, [])
+    rc, report = unmet(f"urllib3[socks,h2]=={installed}")
+    assert rc == 1
+    assert len(report) == 1 and report[0].startswith("h2") and report[0].endswith("for urllib3[h2] (installed: none)")
