@@ -28,7 +28,7 @@ def test_other_versions_and_missing_packages_are_reported():
     assert report == [f"pyyaml==0.0.1 (installed: {installed})", "no-such-package==1.0 (installed: none)"]
 
 
-def test_extras_are_ignored_the_version_counts():
+def test_an_extra_that_requires_nothing_adds_nothing_the_version_counts():
     installed = version("PyYAML")
     assert unmet(f"pyyaml[whatever]=={installed}") == (0, [])
 
