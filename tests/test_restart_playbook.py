@@ -29,5 +29,5 @@ def test_restart_accepts_good_settings(run_playbook):
                               "-e", "dask_rolling_batch=1", "-e", "dask_restart_scheduler=true")
     # Past the checks, the run goes on to the (absent) scheduler and fails there.
     assert "must be" not in output
-    assert "TASK [Learn the scheduler's address]" in output
+    assert "TASK [dask_worker : Read the scheduler's facts, unless this run already has them]" in output
     assert rc != 0
