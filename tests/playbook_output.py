@@ -1,4 +1,4 @@
-"""Reading ansible-playbook output in the integration tests."""
+"""Reading ansible-playbook output in the tests."""
 
 import re
 
