@@ -141,6 +141,12 @@ def reason(ca_dir, name="nodes/node-a"):
     return check(request(ca_dir))["to_issue"].get(name)
 
 
+def test_a_name_that_is_not_an_address_is_reported_not_a_crash(ca_dir):
+    wanted = {**request(ca_dir)["certificates"][0], "sans": ["IP:999.1.1.1"]}
+    report = check(request(ca_dir, certificates=[wanted]))
+    assert report["to_issue"]["nodes/node-a"].startswith("a requested name is not valid")
+
+
 def test_missing_files_are_reported(ca_dir):
     (ca_dir / "nodes" / "node-a-key.pem").unlink()
     assert reason(ca_dir) == f"{ca_dir}/nodes/node-a-key.pem is missing"

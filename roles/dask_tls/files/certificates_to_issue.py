@@ -30,6 +30,7 @@ import os
 import stat
 import sys
 
+from cryptography import __version__ as cryptography_version
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -72,6 +73,8 @@ def problem(request, wanted, ca):
     key_path, cert_path = base + "-key.pem", base + ".pem"
     if request["rotate"]:
         return "rotation requested"
+    if int(cryptography_version.split(".")[0]) < 42:
+        return f"the controller's cryptography {cryptography_version} is older than 42, which this check needs"
     if ca is None:
         return "the CA certificate cannot be read"
     for path in (os.path.dirname(base), key_path, cert_path):
@@ -106,7 +109,11 @@ def problem(request, wanted, ca):
         return f"its subject is {cert.subject.rfc4514_string()}"
     if any(ext.critical or ext.oid not in EXTENSIONS for ext in cert.extensions):
         return "it has a critical extension or one that tasks/issue.yml does not ask for"
-    if set(extension(cert, x509.SubjectAlternativeName) or []) != {general_name(san) for san in wanted["sans"]}:
+    try:
+        sans = {general_name(san) for san in wanted["sans"]}
+    except ValueError as error:
+        return f"a requested name is not valid ({error})"
+    if set(extension(cert, x509.SubjectAlternativeName) or []) != sans:
         return "its subject alternative names differ"
     constraints = extension(cert, x509.BasicConstraints)
     if constraints is None or constraints.ca:
