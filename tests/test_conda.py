@@ -180,9 +180,26 @@ def test_ec2_uses_conda_and_the_local_cloud_and_molecule_keep_pip():
         assert settings["dask_env_wheelhouse_archive"]
 
 
+def included_roles(playbook, play_name):
+    """[(role, task)] of the include_role and import_role tasks of the play named play_name*."""
+    tasks = next(play["tasks"] for play in load(playbook) if str(play.get("name", "")).startswith(play_name))
+    return [(task.get("ansible.builtin.include_role", task.get("ansible.builtin.import_role"))["name"], task)
+            for task in tasks]
+
+
 def test_cluster_playbook_runs_conda_right_before_dask_env_only_for_the_conda_provider():
-    plays = load(ROOT / "playbooks" / "cluster.yml")
-    roles = next(play["roles"] for play in plays if str(play.get("name", "")).startswith("Prepare every node"))
-    names = [role if isinstance(role, str) else role["role"] for role in roles]
+    roles = included_roles(ROOT / "playbooks" / "cluster.yml", "Prepare every node")
+    names = [name for name, _ in roles]
     assert names.index("conda") == names.index("dask_env") - 1
-    assert roles[names.index("conda")]["when"] == "dask_env_provider == 'conda'"
+    conda = roles[names.index("conda")][1]
+    assert conda["when"] == "dask_env_provider == 'conda'"
+    # Public: dask_env's conda provider reads conda_prefix and conda_channels from conda's defaults.
+    assert conda["ansible.builtin.include_role"]["public"] is True
+
+
+def test_the_conda_test_playbook_composes_the_roles_as_cluster_yml_does():
+    cluster = included_roles(ROOT / "playbooks" / "cluster.yml", "Prepare every node")
+    test = included_roles(ROOT / "tests" / "playbooks" / "conda-node.yml", "Miniforge and the Dask environment")
+    assert [name for name, _ in cluster][2:4] == [name for name, _ in test] == ["conda", "dask_env"]
+    # Included the same way, so the conda provider reads the same variables in both.
+    assert cluster[2][1]["ansible.builtin.include_role"] == test[0][1]["ansible.builtin.include_role"]
