@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from conftest import ROLES
+from conftest import ROLES, ROOT
 
 
 def load(path):
@@ -28,11 +28,41 @@ def test_defaults_and_argument_specs_match(role):
             assert spec.get("default") == value, f"{name}: spec default {spec.get('default')!r} != {value!r}"
 
 
+# The cluster's shape and the rolling operations: public names users know, which the shared
+# role declares without its prefix.
+SHARED_PUBLIC_NAMES = {"dask_cloud", "dask_worker_count", "dask_client_count", "dask_admin_cidrs",
+                       "dask_rolling_batch", "dask_restart_scheduler", "dask_retire_hosts",
+                       "dask_retire_before_removal"}
+
+
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_role_variables_carry_the_role_prefix(role):
     defaults = load(role / "defaults" / "main.yml")
     prefix = role.name + "_"
-    assert all(name.startswith(prefix) for name in defaults), f"unprefixed defaults in {role.name}"
+    public = SHARED_PUBLIC_NAMES if role.name == "dask_cluster" else set()
+    unprefixed = sorted(name for name in defaults if not name.startswith(prefix) and name not in public)
+    assert unprefixed == [], f"unprefixed defaults in {role.name}"
+
+
+def test_every_public_knob_has_one_home():
+    # Declared by exactly one role, so that one default and one check serve every playbook.
+    homes = {}
+    for role in ROLES:
+        for name in load(role / "defaults" / "main.yml"):
+            homes.setdefault(name, []).append(role.name)
+        spec = load(role / "meta" / "argument_specs.yml")["argument_specs"]
+        for entry in spec.values():
+            for name in entry.get("options") or {}:
+                if name in SHARED_PUBLIC_NAMES and role.name != "dask_cluster":
+                    homes.setdefault(name, []).append(role.name)
+    assert {name: roles for name, roles in homes.items() if len(roles) > 1} == {}
+    assert SHARED_PUBLIC_NAMES <= set(homes)
+
+
+def test_validation_knows_every_role():
+    # tasks/validate.yml reads every role's argument spec from this list.
+    listed = load(ROOT / "roles" / "dask_cluster" / "vars" / "main.yml")["_dask_cluster_all_roles"]
+    assert sorted(listed) == sorted(role.name for role in ROLES)
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)

@@ -21,14 +21,17 @@ BAD_INPUTS = [
     ("malformed memory limit", with_vars("dask_workers", {"dask_worker_memory_limit": "lots"}), "dask_worker_memory_limit"),
     ("memory fraction above 1", with_vars("dask_workers", {"dask_worker_memory_limit": 1.5}), "dask_worker_memory_limit"),
     ("unknown provider", with_vars("dask_workers", {"dask_env_provider": "nix"}), "dask_env_provider"),
-    ("string for a boolean", with_vars("dask_clients", {"ssh_keys_exclusive": "yes"}), "ssh_keys_exclusive"),
-    ("string for a boolean", with_vars("dask_clients", {"dask_env_pip_no_index": "false"}), "dask_env_pip_no_index"),
+    ("word for a boolean", with_vars("dask_clients", {"ssh_keys_exclusive": "maybe"}), "ssh_keys_exclusive"),
+    ("number for a boolean", with_vars("dask_clients", {"dask_env_pip_no_index": 2}), "dask_env_pip_no_index"),
     ("bad cluster name", with_vars("dask_scheduler", {"dask_cluster_name": "My Cluster"}), "dask_cluster_name"),
     ("same ports", with_vars("dask_scheduler", {"dask_cluster_dashboard_port": 8786}), "must differ"),
     ("port out of range", with_vars("dask_workers", {"dask_cluster_scheduler_port": 70000}), "dask_cluster_scheduler_port"),
     ("bad account name", with_vars("dask_clients", {"dask_cluster_user": "Dask User"}), "dask_cluster_user"),
     ("relative TLS directory", with_vars("dask_workers", {"dask_cluster_tls_dir": "tls"}), "dask_cluster_tls_dir"),
-    ("string for the TLS switch", with_vars("dask_workers", {"dask_cluster_tls_enabled": "yes"}), "dask_cluster_tls_enabled"),
+    ("word for the TLS switch", with_vars("dask_workers", {"dask_cluster_tls_enabled": "sometimes"}), "dask_cluster_tls_enabled"),
+    ("misspelled knob", with_vars("dask_workers", {"dask_worker_nthread": 2}), "Did you mean dask_worker_nthreads"),
+    ("fractional worker count", with_vars("dask_scheduler", {"dask_worker_count": 2.5}), "dask_worker_count"),
+    ("unknown cloud", with_vars("dask_scheduler", {"dask_cloud": "gcp"}), "dask_cloud"),
     ("zero-day certificates", with_vars("dask_workers", {"dask_tls_cert_valid_days": 0}), "dask_tls_cert_valid_days"),
     ("renewal beyond lifetime", with_vars("dask_workers", {"dask_tls_renew_before_days": 400}), "dask_tls_renew_before_days"),
     ("malformed SAN", with_vars("dask_workers", {"dask_tls_extra_sans": ["dask.example.com"]}), "dask_tls_extra_sans"),
@@ -77,3 +80,60 @@ def test_valid_inventory_passes_validation(run_playbook):
 def test_memory_limits_dask_accepts_are_accepted(run_playbook, limit):
     rc, output = run_playbook("playbooks/validate.yml", with_vars("dask_workers", {"dask_worker_memory_limit": limit}))
     assert rc == 0, output
+
+
+def test_command_line_strings_are_accepted_where_well_formed(run_playbook):
+    # -e key=value always gives strings: numbers and booleans in that form must pass.
+    rc, output = run_playbook("playbooks/validate.yml", valid_inventory(),
+                              "-e", "dask_cluster_scheduler_port=9786", "-e", "dask_worker_nthreads=4",
+                              "-e", "dask_cluster_tls_enabled=false", "-e", "ssh_keys_exclusive=no",
+                              "-e", "dask_tls_cert_valid_days=90", "-e", "dask_worker_count=3")
+    assert rc == 0, output
+
+
+@pytest.mark.parametrize("extra,expected", [
+    ("dask_worker_nthreads=four", "dask_worker_nthreads"),
+    ("dask_cluster_tls_enabled=flase", "dask_cluster_tls_enabled"),
+    ("dask_cluster_scheduler_port=87x6", "dask_cluster_scheduler_port"),
+    ("dask_worker_count=", "dask_worker_count"),
+    ("dask_worker_count=-1", "dask_worker_count"),
+    ("dask_worker_count=10000", "dask_cluster_max_workers (500)"),
+    ("dask_worker_cont=4", "unknown variable dask_worker_cont: no role declares it. Did you mean dask_worker_count"),
+])
+def test_malformed_command_line_values_are_refused_naming_the_variable(run_playbook, extra, expected):
+    rc, output = run_playbook("playbooks/cluster.yml", valid_inventory(), "-e", extra)
+    assert rc != 0
+    assert expected in output
+    assert "PLAY [Prepare every node" not in output
+
+
+def test_check_mode_is_refused_at_the_start(run_playbook):
+    rc, output = run_playbook("site.yml", valid_inventory(), "--check")
+    assert rc != 0
+    assert "--check is not supported" in output
+    assert "PLAY [Choose the workers" not in output
+
+
+@pytest.mark.parametrize("hosts,expected", [
+    ("sched,w1", "dask_retire_hosts names sched, which is not in the group dask_workers"),
+    ("w1,nosuch", "dask_retire_hosts names nosuch: no such host or group"),
+    ("dask_workers", "dask_retire_hosts names every worker"),
+    ("", "dask_retire_hosts is empty"),
+])
+def test_retire_refuses_the_whole_list_before_touching_a_worker(run_playbook, hosts, expected):
+    rc, output = run_playbook("playbooks/retire.yml", valid_inventory(), "-e", f"dask_retire_hosts={hosts}")
+    assert rc != 0
+    assert expected in output
+    # The hosts point at containers that do not exist: a play that reached a worker would
+    # have failed on connecting, and its tasks would show.
+    assert "Retire the workers through the scheduler" not in output
+
+
+def test_static_inventory_without_a_scheduler_is_named_at_once(run_playbook):
+    inventory = valid_inventory()
+    inventory["all"]["children"]["dask_schedulers"] = inventory["all"]["children"].pop("dask_scheduler")
+    rc, output = run_playbook("site.yml", inventory)
+    assert rc != 0
+    assert "Group 'dask_scheduler' must hold exactly one host; it holds 0" in output
+    assert "dask_schedulers" in output  # the groups it has, to spot the misspelling
+    assert "Wait until every machine answers" not in output

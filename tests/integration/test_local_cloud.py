@@ -100,6 +100,61 @@ def cluster():
     assert result.returncode == 0, result.stdout[-3000:]
 
 
+def test_bad_input_on_a_fresh_run_creates_nothing():
+    """Refused before the network or any container of the new cluster exists."""
+    name = "dask-it-refused"
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", DASK_CLUSTER_NAME=name)
+    for extra, expected in [("dask_worker_nthreads=0", "dask_worker_nthreads"),
+                            ("dask_worker_memory_limit=lots", "dask_worker_memory_limit")]:
+        result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventory/local", "site.yml", "-e", extra],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode != 0 and expected in result.stdout, result.stdout[-3000:]
+        assert docker_lines("ps", "-a", "--filter", f"label=dask.cluster={name}", "--format", "{{.Names}}") == []
+        assert docker_lines("network", "ls", "--filter", f"name=^dask-{name}$", "--format", "{{.Name}}") == []
+
+
+def running_cluster_state():
+    """Each container's id, and each Dask unit's (MainPID, start time): what a refused run must leave."""
+    units = {"scheduler": "dask-scheduler", "worker": "dask-worker"}
+    state = {}
+    for line in docker_lines("ps", "-a", "--filter", f"label=dask.cluster={CLUSTER}",
+                             "--format", "{{.Names}}={{.ID}}={{.Label \"dask.role\"}}={{.State}}"):
+        name, container_id, role, running = line.split("=")
+        state[name] = (container_id, running, unit_state(name, f"{units[role]}.service") if role in units else None)
+    return state
+
+
+# Each was found to change a running cluster before it was refused; now none may.
+REFUSED_ON_A_RUNNING_CLUSTER = [
+    ("site.yml", "dask_worker_count=x", "dask_worker_count"),
+    ("site.yml", "dask_worker_count=-1", "dask_worker_count"),
+    ("site.yml", "dask_worker_count=2.5", "dask_worker_count"),
+    ("site.yml", "dask_worker_count=", "dask_worker_count"),
+    ("site.yml", "dask_worker_count=0", "dask_worker_count"),
+    ("site.yml", "dask_worker_count=10000", "dask_cluster_max_workers (500)"),
+    ("site.yml", "dask_worker_nthreads=0", "dask_worker_nthreads"),
+    ("site.yml", "dask_cluster_name=probe2", "DASK_CLUSTER_NAME=probe2"),
+    ("site.yml", "dask_worker_cont=4", "Did you mean dask_worker_count"),
+    ("playbooks/retire.yml", f"dask_retire_hosts={CLUSTER}-scheduler,{CLUSTER}-worker-1", "not in the group dask_workers"),
+    ("playbooks/retire.yml", f"dask_retire_hosts={CLUSTER}-worker-1,{CLUSTER}-worker-9", f"{CLUSTER}-worker-9: no such host"),
+    ("playbooks/retire.yml", "dask_retire_hosts=dask_workers", "names every worker"),
+    ("playbooks/restart.yml", "dask_rolling_batch=2", "dask_rolling_batch must be less than the 2 hosts"),
+]
+
+
+def test_bad_input_is_refused_before_the_running_cluster_changes(cluster):
+    before = running_cluster_state()
+    assert len(before) == 4 and all(running == "running" for _, running, _ in before.values()), before
+    for playbook, extra, expected in REFUSED_ON_A_RUNNING_CLUSTER:
+        result, _ = ansible_playbook(playbook, "-e", extra)
+        assert result.returncode != 0, (extra, result.stdout[-3000:])
+        assert expected in result.stdout, (extra, result.stdout[-3000:])
+        assert running_cluster_state() == before, extra
+    result, _ = ansible_playbook("site.yml", "--check")
+    assert result.returncode != 0 and "--check is not supported" in result.stdout
+    assert running_cluster_state() == before
+
+
 def test_upgrade_moves_every_process_to_the_pins_and_never_mixes_versions(cluster):
     upgrade = cluster["upgrade"]
     assert upgrade.returncode == 0, upgrade.stdout[-6000:]
@@ -209,7 +264,11 @@ def test_dashboard_renders_in_headless_chromium_without_errors(cluster, tmp_path
 
 
 def test_second_run_changes_nothing(cluster):
-    result, seconds = ansible_playbook("site.yml")
+    # Given on the command line, numbers and booleans are strings; these are the values the
+    # inventory already has, so nothing may change (a "false" read as true would).
+    result, seconds = ansible_playbook("site.yml", "-e", "dask_cluster_scheduler_port=8786", "-e", "dask_worker_count=2",
+                                       "-e", "dask_cluster_tls_enabled=true", "-e", "base_time_sync_enabled=false",
+                                       "-e", "base_sysctl_apply=false", "-e", "dask_env_pip_no_index=false")
     print(f"\nlocal site.yml, second run: {seconds:.0f} s")
     assert result.returncode == 0, result.stdout[-6000:]
     changed = {host: counts["changed"] for host, counts in recap(result.stdout).items()}
