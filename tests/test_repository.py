@@ -27,9 +27,20 @@ def test_ci_runs_the_readme_test_command():
     assert "exec scripts/test" in (ROOT / ".ci" / "run").read_text()
 
 
-def test_prometheus_targets_use_the_worker_dashboard_port_default():
-    # dask_prometheus runs on the controller, outside the dask_worker role, so it repeats that
-    # role's default port as a fallback: the two must agree.
-    port = yaml.safe_load((ROOT / "roles" / "dask_worker" / "defaults" / "main.yml").read_text())["dask_worker_dashboard_port"]
+def test_the_worker_dashboard_port_has_one_home():
+    # dask_prometheus runs on the controller, outside the dask_worker role: both read the
+    # shared default instead of repeating the number.
+    worker = yaml.safe_load((ROOT / "roles" / "dask_worker" / "defaults" / "main.yml").read_text())
+    assert worker["dask_worker_dashboard_port"] == "{{ dask_cluster_worker_dashboard_port }}"
     template = (ROOT / "roles" / "dask_prometheus" / "templates" / "targets.json.j2").read_text()
-    assert f"hostvars[host]['dask_worker_dashboard_port'] | default({port})" in template
+    assert "hostvars[host]['dask_worker_dashboard_port'] | default(dask_cluster_worker_dashboard_port)" in template
+    assert "8789" not in template
+
+
+def test_the_expected_worker_count_reads_the_worker_roles_default():
+    nworkers = yaml.safe_load((ROOT / "roles" / "dask_worker" / "defaults" / "main.yml").read_text())["dask_worker_nworkers"]
+    shared = (ROOT / "roles" / "dask_cluster" / "vars" / "main.yml").read_text()
+    assert f"'dask_worker_nworkers') | map('default', {nworkers})" in shared
+    uses = subprocess.run(["grep", "-rln", "map('extract', hostvars, 'dask_worker_nworkers')", "roles", "playbooks"],
+                          cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert uses == ["roles/dask_cluster/vars/main.yml"]
