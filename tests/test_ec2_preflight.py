@@ -4,6 +4,7 @@ message that says what to do. No AWS and no moto here: every AWS endpoint is a l
 against a real EC2 API is the molecule scenario molecule/ec2.)"""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conftest import ROOT
 
@@ -85,19 +88,50 @@ def provision(tmp_path, endpoint, inventories, credentials=True, **knobs):
     return run(command, endpoint, credentials)
 
 
+
+
+def rsa_public_key(bits):
+    """A fresh OpenSSH RSA public key line of that many bits."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits).public_key()
+    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+RSA_KEY_BODY = rsa_public_key(2048).split()[1]
+# The shape of a private key pasted by mistake (no key: a few base64 bytes), written in
+# pieces so that test_repository.py's search for tracked private keys does not find it.
+PASTED_PRIVATE_KEY = "\n".join(["-----BEGIN OPENSSH " + "PRIVATE KEY-----", "b3BlbnNzaC1rZXktdjE=",
+                                "-----END OPENSSH " + "PRIVATE KEY-----"])
+
 BAD_KNOBS = [
     ({"dask_worker_count": -1}, "dask_worker_count"),
+    ({"dask_worker_count": "four"}, "dask_worker_count"),
     ({"dask_admin_cidrs": ["10.0.0.300/8"]}, "dask_admin_cidrs"),
     ({"dask_admin_cidrs": "0.0.0.0/0"}, "dask_admin_cidrs"),
+    ({"dask_admin_cidrs": ["0.0.0.0/0"]}, "cloud_ec2_allow_world_admin_cidrs"),
+    ({"dask_admin_cidrs": ["203.0.113.7/8"]}, "write 203.0.113.7/32 for that one address"),
     ({"cloud_ec2_worker_instance_type": "big"}, "cloud_ec2_worker_instance_type"),
     ({"dask_cluster_name": "Bad_Name"}, "dask_cluster_name"),
     ({"cloud_ec2_public_key": ""}, "cloud_ec2_public_key"),
-    ({"cloud_ec2_worker_spot": "yes"}, "cloud_ec2_worker_spot"),
+    ({"cloud_ec2_public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5garbage!! x"}, "cloud_ec2_public_key"),
+    ({"cloud_ec2_public_key": f"ssh-ed25519 {RSA_KEY_BODY} x"}, "its body holds another type of key than its prefix"),
+    ({"cloud_ec2_public_key": PUBLIC_KEY[:-20]}, "cloud_ec2_public_key"),
+    ({"cloud_ec2_public_key": rsa_public_key(1024)}, "it is an RSA key of 1024 bits"),
+    ({"cloud_ec2_public_key": PASTED_PRIVATE_KEY}, "it is a private key"),
+    ({"cloud_ec2_public_key": "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY= x"}, "cloud_ec2_public_key"),
+    ({"cloud_ec2_worker_spot": "maybe"}, "cloud_ec2_worker_spot"),
+    ({"cloud_ec2_public_ip": "nope"}, "cloud_ec2_public_ip"),
+    ({"cloud_ec2_root_volume_size": "3OO"}, "cloud_ec2_root_volume_size"),
     ({"cloud_ec2_bastion": "ubuntu@bastion example.com"}, "cloud_ec2_bastion"),
+    ({"cloud_ec2_subnet_cidr": "10.99.1.0/24"}, "cloud_ec2_subnet_cidr 10.99.1.0/24 must lie inside cloud_ec2_vpc_cidr"),
+    ({"cloud_ec2_vpc_cidr": "10.0.0.0/8", "cloud_ec2_subnet_cidr": "10.1.0.0/16"}, "cloud_ec2_vpc_cidr 10.0.0.0/8 must have a prefix"),
+    ({"cloud_ec2_subnet_cidr": "10.86.1.0/28", "dask_worker_count": 10}, "cloud_ec2_subnet_cidr 10.86.1.0/28 holds 11 instances"),
+    ({"cloud_ec2_instance_profile": "arn:aws:iam::123:role/x"}, "cloud_ec2_instance_profile"),
+    ({"cloud_ec2_region": "us-east"}, "cloud_ec2_region"),
+    ({"cloud_ec2_preflight_scope": "all"}, "cloud_ec2_preflight_scope"),
 ]
 
 
-@pytest.mark.parametrize("knobs,named", BAD_KNOBS, ids=[named for _, named in BAD_KNOBS])
+@pytest.mark.parametrize("knobs,named", BAD_KNOBS, ids=[" ".join(f"{k}={v}" for k, v in knobs.items())[:60] for knobs, _ in BAD_KNOBS])
 def test_bad_knobs_are_refused_before_any_api_call(tmp_path, endpoint, knobs, named):
     # Only localhost in the inventory: the aws_ec2 inventory would call AWS itself.
     rc, output = provision(tmp_path, endpoint, ["localhost,"], **knobs)
@@ -105,6 +139,8 @@ def test_bad_knobs_are_refused_before_any_api_call(tmp_path, endpoint, knobs, na
     assert named in output
     assert "Check the AWS credentials" not in output
     assert endpoint["connections"] == []
+    # A private key pasted by mistake is named, never printed.
+    assert "b3BlbnNzaC1rZXktdjE" not in output
 
 
 def test_good_knobs_do_reach_the_endpoint(tmp_path, endpoint):
@@ -117,23 +153,59 @@ def test_good_knobs_do_reach_the_endpoint(tmp_path, endpoint):
 
 
 @pytest.mark.parametrize("knobs,named", [
-    ({"dask_cluster_name": "other"}, "dask_cluster_name is 'other'"),
-    ({"cloud_ec2_region": "eu-west-1"}, "cloud_ec2_region is 'eu-west-1'"),
+    ({"dask_cluster_name": "other"}, "dask_cluster_name 'other'"),
+    ({"cloud_ec2_region": "eu-west-1"}, "cloud_ec2_region 'eu-west-1'"),
 ], ids=["cluster name", "region"])
 def test_an_inventory_searching_another_cluster_is_refused(tmp_path, endpoint, knobs, named):
-    # Without credentials the inventory plugin fails (a warning: localhost still parses).
+    """-e alone does not reach the inventory (it searches DASK_CLUSTER_NAME / DASK_EC2_REGION,
+    else group_vars/all): the preflight says what the inventory searches and what to set."""
+    # Without credentials the inventory plugin fails (a warning: localhost still parses), after
+    # it has recorded its search.
     rc, output = provision(tmp_path, endpoint, ["localhost,", "inventory/aws"], credentials=False, **knobs)
     assert rc != 0
-    assert "inventory/aws/aws_ec2.yml searches instances tagged dask_cluster='dask' in regions ['us-east-1']" in output
+    assert "inventory/aws/aws_ec2.yml searches instances tagged dask_cluster=dask (from dask_cluster_name in" in output
+    assert "in us-east-1 (from cloud_ec2_region in" in output
     assert named in output
+    setting = {"dask_cluster_name": "DASK_CLUSTER_NAME=", "cloud_ec2_region": "DASK_EC2_REGION="}
+    assert all(setting[name] + str(value) in output for name, value in knobs.items())
     assert "Check the AWS credentials" not in output
+    assert endpoint["connections"] == []
+
+
+def test_the_inventory_follows_the_environment(tmp_path, endpoint):
+    """DASK_CLUSTER_NAME and DASK_EC2_REGION name the cluster for the inventory and, through
+    inventory/aws/group_vars/all, for the run: no -e and no edit of aws_ec2.yml."""
+    extra = tmp_path / "knobs.yml"
+    knobs = {name: value for name, value in GOOD_KNOBS.items() if name not in ("dask_cluster_name", "cloud_ec2_region")}
+    extra.write_text(yaml.safe_dump(knobs))
+    env = dict(aws_env(endpoint, credentials=False), DASK_CLUSTER_NAME="other", DASK_EC2_REGION="eu-west-1")
+    result = subprocess.run([str(BIN / "ansible-playbook"), "playbooks/provision.yml", "-e", f"@{extra}",
+                             "-i", "localhost,", "-i", "inventory/aws"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "searches instances tagged" not in output
+    # Past the inventory check: the next step is the credentials.
+    assert "AWS did not accept the credentials" in output
+
+
+def test_an_inventory_file_that_names_the_cluster_is_refused(tmp_path, endpoint):
+    """The name and region come from one place: aws_ec2.yml must not write its own."""
+    inventory = tmp_path / "aws"
+    shutil.copytree(ROOT / "inventory" / "aws", inventory)
+    config = yaml.safe_load((inventory / "aws_ec2.yml").read_text())
+    config["regions"] = ["us-east-1"]
+    (inventory / "aws_ec2.yml").write_text(yaml.safe_dump(config))
+    rc, output = run([str(BIN / "ansible-inventory"), "-i", str(inventory), "--list"], endpoint, credentials=False)
+    assert rc != 0
+    assert "aws_ec2.yml sets regions: remove it" in output
     assert endpoint["connections"] == []
 
 
 def test_an_inventory_without_aws_ec2_is_refused(tmp_path, endpoint):
     rc, output = provision(tmp_path, endpoint, ["localhost,"])
     assert rc != 0
-    assert "no inventory source is an aws_ec2.yml file" in output
+    assert "no inventory source uses the dask_aws_ec2 plugin" in output
     assert endpoint["connections"] == []
 
 

@@ -1,0 +1,260 @@
+"""EC2 provisioning against moto server on 127.0.0.1: settings that pass every pattern but
+that AWS would refuse half-way (an AMI, instance type, subnet or instance profile that does
+not exist, a subnet too small) are refused by the preflight and leave nothing behind; values
+given as strings with -e provision what they say; the inventory, provisioning and teardown
+follow DASK_CLUSTER_NAME / DASK_EC2_REGION; a teardown that finds nothing says so and
+changes nothing. The no-API refusals are in test_ec2_preflight.py; the whole scenario with
+scaling, spot workers and the bastion is molecule/ec2."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+from conftest import ROOT
+from playbook_output import recap
+from test_ec2_preflight import PUBLIC_KEY, aws_env
+
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+# moto's own Amazon Linux image (x86_64, a 15 GiB root snapshot on /dev/xvda).
+MOTO_AMI = "ami-760aaa0f"
+# The run's settings, but not the cluster's name and region: those come from the
+# environment through inventory/aws/group_vars/all, as for an operator.
+KNOBS = {
+    "dask_worker_count": 2,
+    "dask_client_count": 1,
+    "dask_admin_cidrs": ["203.0.113.7/32"],
+    "cloud_ec2_public_key": PUBLIC_KEY,
+    "cloud_ec2_ami_id": MOTO_AMI,
+    # moto's instances are records, not machines: nothing to log in to and retire.
+    "dask_retire_before_removal": False,
+    "ansible_python_interpreter": sys.executable,
+}
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    """moto server on a free port of 127.0.0.1, started directly (its PID is ours to stop)."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("w") as output:
+        server = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                                  stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto server did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}"
+        knobs = tmp_path_factory.mktemp("knobs") / "knobs.yml"
+        knobs.write_text(yaml.safe_dump(KNOBS))
+        yield {"url": url, "knobs": knobs}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def client(moto, service="ec2", region=REGION):
+    return boto3.client(service, endpoint_url=moto["url"], region_name=region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def ansible(moto, command, *args, cluster=None, region=None):
+    """Run an Ansible command of the venv against moto, in the environment an operator would
+    set (DASK_CLUSTER_NAME, DASK_EC2_REGION); return its completed process."""
+    env = aws_env({"url": moto["url"]}, credentials=True)
+    env.update(ANSIBLE_DEPRECATION_WARNINGS="false")
+    env.pop("DASK_CLUSTER_NAME", None)
+    env.pop("DASK_EC2_REGION", None)
+    if cluster:
+        env["DASK_CLUSTER_NAME"] = cluster
+    if region:
+        env["DASK_EC2_REGION"] = region
+    return subprocess.run([str(BIN / command), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def playbook(moto, path, *args, cluster=None, region=None):
+    """(rc, output) of ansible-playbook with the EC2 inventory and the run's settings."""
+    result = ansible(moto, "ansible-playbook", "-i", "inventory/aws", path, "-e", f"@{moto['knobs']}", *args,
+                     cluster=cluster, region=region)
+    return result.returncode, result.stdout + result.stderr
+
+
+def resources(moto, region=REGION):
+    """What exists in moto, by kind, as sets of ids or names."""
+    ec2 = client(moto, region=region)
+    instances = {instance["InstanceId"]
+                 for reservation in ec2.describe_instances()["Reservations"] for instance in reservation["Instances"]
+                 if instance["State"]["Name"] != "terminated"}
+    return {
+        "instances": instances,
+        "vpcs": {vpc["VpcId"] for vpc in ec2.describe_vpcs()["Vpcs"]},
+        "subnets": {subnet["SubnetId"] for subnet in ec2.describe_subnets()["Subnets"]},
+        "security groups": {group["GroupId"] for group in ec2.describe_security_groups()["SecurityGroups"]},
+        "key pairs": {key["KeyName"] for key in ec2.describe_key_pairs()["KeyPairs"]},
+        "launch templates": {template["LaunchTemplateName"]
+                             for template in ec2.describe_launch_templates()["LaunchTemplates"]},
+        "internet gateways": {gateway["InternetGatewayId"]
+                              for gateway in ec2.describe_internet_gateways()["InternetGateways"]},
+    }
+
+
+def cluster_instances(moto, name, region=REGION):
+    """{role: [instance, ...]} of the live instances tagged dask_cluster=name."""
+    reservations = client(moto, region=region).describe_instances(Filters=[
+        {"Name": "tag:dask_cluster", "Values": [name]},
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+    ])["Reservations"]
+    roles = {}
+    for instance in (instance for reservation in reservations for instance in reservation["Instances"]):
+        tags = {tag["Key"]: tag["Value"] for tag in instance["Tags"]}
+        roles.setdefault(tags["dask_role"], []).append(instance)
+    return roles
+
+
+@pytest.fixture(scope="module")
+def small_subnet(moto):
+    """A subnet of 16 addresses (11 usable), outside any cluster, for the capacity check."""
+    ec2 = client(moto)
+    vpc = ec2.create_vpc(CidrBlock="10.200.0.0/24")["Vpc"]["VpcId"]
+    return ec2.create_subnet(VpcId=vpc, CidrBlock="10.200.0.0/28")["Subnet"]["SubnetId"]
+
+
+BAD_INPUTS = [
+    ({"cloud_ec2_ami_id": "", "cloud_ec2_ami_name": "ubuntu/images/nothing-like-this-*"},
+     ["cloud_ec2_ami_name 'ubuntu/images/nothing-like-this-*' matches no available x86_64 image"]),
+    ({"cloud_ec2_ami_id": "ami-0123456789abcdef0"},
+     ["cloud_ec2_ami_id ami-0123456789abcdef0 does not exist in us-east-1"]),
+    # Three settings refused by one task, each with its own message.
+    ({"cloud_ec2_worker_instance_type": "m7i.huge", "cloud_ec2_client_instance_type": "m7g.large",
+      "cloud_ec2_root_volume_size": 10},
+     ["cloud_ec2_worker_instance_type 'm7i.huge': us-east-1 offers no such instance type",
+      "cloud_ec2_client_instance_type 'm7g.large': these instance types cannot run x86_64 images",
+      "cloud_ec2_root_volume_size 10 is smaller than the 15 GiB root snapshot"]),
+    ({"cloud_ec2_subnet_ids": ["SMALL", "subnet-0123456789abcdef0"], "dask_worker_count": 12},
+     ["cloud_ec2_subnet_ids: subnet-0123456789abcdef0 do not exist in us-east-1",
+      "cloud_ec2_subnet_ids: the instances launch in SMALL, which has room for 11 instances"]),
+    ({"cloud_ec2_instance_profile": "arn:aws:iam::123456789012:instance-profile/dask/absent"},
+     ["cloud_ec2_instance_profile 'arn:aws:iam::123456789012:instance-profile/dask/absent': no instance profile named 'absent'"]),
+    # Pass the patterns, fail without AWS: refused before the first call.
+    ({"cloud_ec2_public_key": "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQ== x", "dask_admin_cidrs": ["203.0.113.7/8", "0.0.0.0/0"],
+      "cloud_ec2_subnet_cidr": "10.87.1.0/24"},
+     ["cloud_ec2_public_key is not an OpenSSH public key that EC2 imports",
+      "dask_admin_cidrs: '203.0.113.7/8' has host bits set", "dask_admin_cidrs holds 0.0.0.0/0",
+      "cloud_ec2_subnet_cidr 10.87.1.0/24 must lie inside cloud_ec2_vpc_cidr 10.86.0.0/16"]),
+]
+
+
+@pytest.mark.parametrize("knobs,messages", BAD_INPUTS, ids=[",".join(knobs) for knobs, _ in BAD_INPUTS])
+def test_bad_inputs_are_refused_and_create_nothing(tmp_path, moto, small_subnet, knobs, messages):
+    knobs = yaml.safe_load(yaml.safe_dump(knobs).replace("SMALL", small_subnet))
+    messages = [message.replace("SMALL", small_subnet) for message in messages]
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml.safe_dump(knobs))
+    before = resources(moto)
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", f"@{bad}")
+    assert rc != 0, output[-3000:]
+    for message in messages:
+        assert message in output, output[-3000:]
+    assert "Create the cluster VPC" not in output
+    assert resources(moto) == before
+
+
+def test_strings_from_the_command_line_provision_what_they_say(moto):
+    """-e gives strings: 300, false, true and 2 are taken as the number and booleans they spell."""
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "cloud_ec2_root_volume_size=300",
+                          "-e", "cloud_ec2_public_ip=false", "-e", "cloud_ec2_worker_spot=true",
+                          "-e", "dask_worker_count=2", "-e", "dask_client_count=0", cluster="other")
+    assert rc == 0, output[-3000:]
+    roles = cluster_instances(moto, "other")
+    assert {role: len(instances) for role, instances in roles.items()} == {"scheduler": 1, "worker": 2}
+    instances = [instance for group in roles.values() for instance in group]
+    assert all("PublicIpAddress" not in instance for instance in instances)
+    volumes = client(moto).describe_volumes(VolumeIds=[mapping["Ebs"]["VolumeId"] for instance in instances
+                                                       for mapping in instance["BlockDeviceMappings"]])["Volumes"]
+    assert sorted(volume["Size"] for volume in volumes) == [300] * 3
+    templates = {template["LaunchTemplateName"]: template["LaunchTemplateId"]
+                 for template in client(moto).describe_launch_templates()["LaunchTemplates"]}
+    spot = templates["dask-other-worker-spot"]
+    launched_from = {tag["Value"] for instance in roles["worker"] for tag in instance["Tags"]
+                     if tag["Key"] == "aws:ec2launchtemplate:id"}
+    assert launched_from == {spot}
+
+
+@pytest.fixture(scope="module")
+def default_cluster(moto):
+    """The cluster of the default name next to 'other': its instances, group and key pair as
+    the role tags and names them, made directly (what teardown must leave alone)."""
+    ec2 = client(moto)
+    ec2.import_key_pair(KeyName="dask-dask", PublicKeyMaterial=PUBLIC_KEY.encode(),
+                        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "dask_cluster", "Value": "dask"}]}])
+    group = ec2.create_security_group(GroupName="dask-dask", Description="Dask cluster dask",
+                                      TagSpecifications=[{"ResourceType": "security-group",
+                                                          "Tags": [{"Key": "dask_cluster", "Value": "dask"}]}])["GroupId"]
+    ids = []
+    for role in ("scheduler", "worker", "client"):
+        reservation = ec2.run_instances(ImageId=MOTO_AMI, InstanceType="m7i.2xlarge", MinCount=1, MaxCount=1,
+                                        SecurityGroupIds=[group], TagSpecifications=[{
+                                            "ResourceType": "instance",
+                                            "Tags": [{"Key": "dask_cluster", "Value": "dask"}, {"Key": "dask_role", "Value": role}]}])
+        ids += [instance["InstanceId"] for instance in reservation["Instances"]]
+    return {"instances": set(ids), "security group": group}
+
+
+def listed_hosts(moto, **env):
+    """The hosts of `ansible-inventory -i inventory/aws --list`."""
+    result = ansible(moto, "ansible-inventory", "-i", "inventory/aws", "--list", **env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return set(json.loads(result.stdout)["_meta"]["hostvars"])
+
+
+def test_the_other_cluster_is_seen_and_torn_down_alone(moto, default_cluster):
+    """Named only by DASK_CLUSTER_NAME=other: the inventory lists its instances and no others,
+    teardown removes it all, and the default cluster next to it is untouched."""
+    other = {instance["InstanceId"] for group in cluster_instances(moto, "other").values() for instance in group}
+    assert other, "test_strings_from_the_command_line_provision_what_they_say provisions 'other' first"
+    assert listed_hosts(moto, cluster="other") == other
+    assert listed_hosts(moto) == default_cluster["instances"]
+
+    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="other")
+    assert rc == 0, output[-3000:]
+    assert cluster_instances(moto, "other") == {}
+    left = resources(moto)
+    assert not {name for name in left["key pairs"] | left["launch templates"] if name.startswith("dask-other")}
+    vpcs = client(moto).describe_vpcs(Filters=[{"Name": "tag:dask_cluster", "Values": ["other"]}])["Vpcs"]
+    assert vpcs == []
+    assert default_cluster["instances"] <= left["instances"]
+    assert default_cluster["security group"] in left["security groups"]
+    assert "dask-dask" in left["key pairs"]
+
+
+@pytest.mark.parametrize("cluster,region", [("other", None), (None, "eu-west-1")],
+                         ids=["name that matches nothing", "region that holds nothing"])
+def test_a_teardown_that_finds_nothing_says_so(moto, default_cluster, cluster, region):
+    before = resources(moto)
+    rc, output = playbook(moto, "playbooks/teardown.yml", cluster=cluster, region=region)
+    assert rc == 0, output[-3000:]
+    assert (f"no EC2 resources tagged dask_cluster={cluster or 'dask'} in {region or REGION}: nothing to remove"
+            in output)
+    assert recap(output)["localhost"]["changed"] == 0
+    assert resources(moto) == before
