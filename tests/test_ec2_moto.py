@@ -248,11 +248,17 @@ def test_the_other_cluster_is_seen_and_torn_down_alone(moto, default_cluster):
     assert "dask-dask" in left["key pairs"]
 
 
-@pytest.mark.parametrize("cluster,region", [("other", None), (None, "eu-west-1")],
-                         ids=["name that matches nothing", "region that holds nothing"])
-def test_a_teardown_that_finds_nothing_says_so(moto, default_cluster, cluster, region):
+@pytest.mark.parametrize("cluster,region,args", [
+    ("other", None, []),
+    (None, "eu-west-1", []),
+    # The teardown scope checks only the region and the credentials: an AMI and a key since
+    # gone do not keep a cluster from being removed.
+    ("other", None, ["-e", "cloud_ec2_preflight_scope=teardown", "-e", "cloud_ec2_ami_id=ami-0123456789abcdef0",
+                     "-e", "cloud_ec2_public_key="]),
+], ids=["name that matches nothing", "region that holds nothing", "teardown scope"])
+def test_a_teardown_that_finds_nothing_says_so(moto, default_cluster, cluster, region, args):
     before = resources(moto)
-    rc, output = playbook(moto, "playbooks/teardown.yml", cluster=cluster, region=region)
+    rc, output = playbook(moto, "playbooks/teardown.yml", *args, cluster=cluster, region=region)
     assert rc == 0, output[-3000:]
     assert (f"no EC2 resources tagged dask_cluster={cluster or 'dask'} in {region or REGION}: nothing to remove"
             in output)
