@@ -6,7 +6,7 @@ false. Both forms are accepted when well-formed, and templates read them with | 
 import re
 
 # The strings Ansible's bool filter reads as true or false, and nothing else.
-BOOLEAN_STRINGS = {"true", "false", "yes", "no", "on", "off"}
+BOOLEAN_STRINGS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
 def whole_number(value):
@@ -19,7 +19,7 @@ def whole_number(value):
 
 
 def true_or_false(value):
-    """true/false, or a string Ansible reads as one ('false', 'yes', 'off'...)."""
+    """true/false, or a string Ansible reads as one ('false', 'yes', 'off', '0'...)."""
     return isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in BOOLEAN_STRINGS)
 
 
