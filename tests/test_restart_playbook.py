@@ -7,10 +7,10 @@ from conftest import valid_inventory
 
 # The valid inventory has two worker hosts: a batch must be 1.
 BAD_SETTINGS = [
-    ("batch of every worker", "dask_rolling_batch=2", "dask_rolling_batch must be a whole number of worker hosts from 1 to one less than the 2"),
+    ("batch of every worker", "dask_rolling_batch=2", "dask_rolling_batch must be less than the 2 hosts in group 'dask_workers'"),
     ("batch of zero", "dask_rolling_batch=0", "got '0'"),
-    ("batch not a number", "dask_rolling_batch=half", "got 'half'"),
-    ("scheduler switch not a boolean", "dask_restart_scheduler=maybe", "dask_restart_scheduler must be true or false; got 'maybe'"),
+    ("batch not a number", "dask_rolling_batch=half", "argument 'dask_rolling_batch' is of type str and we were unable to convert to int"),
+    ("scheduler switch not a boolean", "dask_restart_scheduler=maybe", "unable to convert to bool: The value 'maybe' is not a valid boolean"),
 ]
 
 
