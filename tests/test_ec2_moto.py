@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from playbook_output import recap
+from playbook_output import changed_tasks, recap
 from test_ec2_preflight import PUBLIC_KEY, aws_env
 
 BIN = Path(sys.executable).parent
@@ -156,6 +156,9 @@ BAD_INPUTS = [
       "cloud_ec2_subnet_ids: the instances launch in SMALL, which has room for 11 instances"]),
     ({"cloud_ec2_instance_profile": "arn:aws:iam::123456789012:instance-profile/dask/absent"},
      ["cloud_ec2_instance_profile 'arn:aws:iam::123456789012:instance-profile/dask/absent': no instance profile named 'absent'"]),
+    # A user tag that would replace the cluster's own: refused by name, before anything is tagged.
+    ({"cloud_ec2_tags": {"team": "data", "dask_cluster": "other"}},
+     ["cloud_ec2_tags: the key 'dask_cluster' is reserved"]),
     # Pass the patterns, fail without AWS: refused before the first call.
     ({"cloud_ec2_public_key": "ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQ== x", "dask_admin_cidrs": ["203.0.113.7/8", "0.0.0.0/0"],
       "cloud_ec2_subnet_cidr": "10.87.1.0/24"},
@@ -264,3 +267,95 @@ def test_a_teardown_that_finds_nothing_says_so(moto, default_cluster, cluster, r
             in output)
     assert recap(output)["localhost"]["changed"] == 0
     assert resources(moto) == before
+
+
+USER_TAGS = {"team": "data", "cost-center": "42"}
+
+
+def tagged_resources(moto, region=REGION):
+    """{(kind, id): {tag key: value}} of every resource in moto that costs or that the role
+    names, with its tags, found without filtering on a tag (a resource that lacks one must show)."""
+    ec2 = client(moto, region=region)
+
+    def tags(items):
+        return {tag["Key"]: tag["Value"] for tag in items or []}
+
+    found = {}
+    for reservation in ec2.describe_instances()["Reservations"]:
+        for instance in reservation["Instances"]:
+            if instance["State"]["Name"] != "terminated":
+                found["instance", instance["InstanceId"]] = tags(instance.get("Tags"))
+    for volume in ec2.describe_volumes()["Volumes"]:
+        found["volume", volume["VolumeId"]] = tags(volume.get("Tags"))
+    for interface in ec2.describe_network_interfaces()["NetworkInterfaces"]:
+        found["network interface", interface["NetworkInterfaceId"]] = tags(interface.get("TagSet"))
+    for vpc in ec2.describe_vpcs()["Vpcs"]:
+        found["vpc", vpc["VpcId"]] = tags(vpc.get("Tags"))
+    for subnet in ec2.describe_subnets()["Subnets"]:
+        found["subnet", subnet["SubnetId"]] = tags(subnet.get("Tags"))
+    for gateway in ec2.describe_internet_gateways()["InternetGateways"]:
+        found["internet gateway", gateway["InternetGatewayId"]] = tags(gateway.get("Tags"))
+    # A VPC's main route table and default security group come with it (AWS makes them, free
+    # of charge, and removes them with the VPC): not the role's to tag.
+    for table in ec2.describe_route_tables()["RouteTables"]:
+        if not any(association.get("Main") for association in table.get("Associations", [])):
+            found["route table", table["RouteTableId"]] = tags(table.get("Tags"))
+    for group in ec2.describe_security_groups()["SecurityGroups"]:
+        if group["GroupName"] != "default":
+            found["security group", group["GroupId"]] = tags(group.get("Tags"))
+    for key in ec2.describe_key_pairs()["KeyPairs"]:
+        found["key pair", key["KeyName"]] = tags(key.get("Tags"))
+    # moto's DescribeLaunchTemplates shows the tags given at creation only, DescribeTags also
+    # those added since (as AWS's both do).
+    for template in ec2.describe_launch_templates()["LaunchTemplates"]:
+        found["launch template", template["LaunchTemplateName"]] = tags(ec2.describe_tags(Filters=[
+            {"Name": "resource-id", "Values": [template["LaunchTemplateId"]]}])["Tags"])
+    for request in ec2.describe_spot_instance_requests()["SpotInstanceRequests"]:
+        found["spot request", request["SpotInstanceRequestId"]] = tags(request.get("Tags"))
+    return found
+
+
+def untagged(resources, wanted):
+    """'<kind> <id> lacks <key>=<value>' for every resource without a wanted tag."""
+    return [f"{kind} {name} lacks {key}={value} (has {tags})"
+            for (kind, name), tags in sorted(resources.items())
+            for key, value in wanted.items() if tags.get(key) != value]
+
+
+def test_every_resource_carries_the_cluster_and_user_tags(moto):
+    """cloud_ec2_tags reach everything the role makes: what it launches with them (the new
+    worker, its volume and network interface) and what existed before they were set (the
+    network, the group, the key pair, the template, the first instances and their volumes and
+    interfaces). The cluster's own tags stay beside them, and teardown still finds it all."""
+    before = set(tagged_resources(moto))
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "cloud_ec2_worker_spot=true",
+                          cluster="billed")
+    assert rc == 0, output[-3000:]
+    first = {resource for resource in tagged_resources(moto) if resource not in before}
+
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=2", "-e", "cloud_ec2_worker_spot=true",
+                          "-e", json.dumps({"cloud_ec2_tags": USER_TAGS}), cluster="billed")
+    assert rc == 0, output[-3000:]
+    created = {resource: tags for resource, tags in tagged_resources(moto).items() if resource not in before}
+    kinds = {kind for kind, _ in created}
+    # What the role makes, and the worker that the second run added with the tags given.
+    assert {"instance", "volume", "network interface", "vpc", "subnet", "internet gateway", "route table",
+            "security group", "key pair", "launch template"} <= kinds, kinds
+    assert len([resource for resource in set(created) - first if resource[0] == "instance"]) == 1
+    lacking = untagged(created, {"dask_cluster": "billed", **USER_TAGS})
+    assert lacking == [], "\n".join(lacking)
+    roles = {tags.get("dask_role") for (kind, _), tags in created.items() if kind in ("instance", "volume", "network interface")}
+    assert roles == {"scheduler", "worker", "client"}
+
+    # The same run again changes nothing: tags compared as the strings AWS keeps, the route
+    # table found again, not made anew.
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=2", "-e", "cloud_ec2_worker_spot=true",
+                          "-e", json.dumps({"cloud_ec2_tags": USER_TAGS}), cluster="billed")
+    assert rc == 0, output[-3000:]
+    assert changed_tasks(output) == {}
+    assert set(tagged_resources(moto)) - before == set(created)
+
+    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="billed")
+    assert rc == 0, output[-3000:]
+    left = tagged_resources(moto)
+    assert [resource for resource in created if resource in left and resource[0] not in ("volume", "network interface")] == []

@@ -128,6 +128,26 @@ BAD_KNOBS = [
     ({"cloud_ec2_instance_profile": "arn:aws:iam::123:role/x"}, "cloud_ec2_instance_profile"),
     ({"cloud_ec2_region": "us-east"}, "cloud_ec2_region"),
     ({"cloud_ec2_preflight_scope": "all"}, "cloud_ec2_preflight_scope"),
+    # User tags may not replace the role's own, by which the inventory and teardown find the
+    # cluster, nor AWS's, and must fit AWS's limits.
+    ({"cloud_ec2_tags": {"team": "data", "dask_cluster": "other"}}, "cloud_ec2_tags: the key 'dask_cluster' is reserved"),
+    ({"cloud_ec2_tags": {"Name": "mine"}}, "cloud_ec2_tags: the key 'Name' is reserved"),
+    ({"cloud_ec2_tags": {"dask_role": "worker"}}, "cloud_ec2_tags: the key 'dask_role' is reserved"),
+    ({"cloud_ec2_tags": {"dask_ssh_bastion": "x"}}, "cloud_ec2_tags: the key 'dask_ssh_bastion' is reserved"),
+    ({"cloud_ec2_tags": {"AWS:createdBy": "me"}}, "cloud_ec2_tags: the key 'AWS:createdBy' is reserved"),
+    # A string that the argument spec's dict type lets through (key=value), and one it does not.
+    ({"cloud_ec2_tags": "team=data"}, "cloud_ec2_tags: it must be a mapping of tag keys to values"),
+    ({"cloud_ec2_tags": ["team", "data"]}, "argument 'cloud_ec2_tags' is of type list"),
+    ({"cloud_ec2_tags": {"team": True}}, "cloud_ec2_tags: the value of 'team' is a boolean"),
+    ({"cloud_ec2_tags": {"team": None}}, "cloud_ec2_tags: the value of 'team' is nothing (null)"),
+    ({"cloud_ec2_tags": {"team": {"name": "data"}}}, "cloud_ec2_tags: the value of 'team' is a mapping"),
+    ({"cloud_ec2_tags": {"k" * 129: "v"}}, "has 129 characters, AWS allows 128"),
+    ({"cloud_ec2_tags": {"team": "v" * 257}}, "cloud_ec2_tags: the value of 'team' has 257 characters, AWS allows 256"),
+    # 3 tags of the role's own on an instance (dask_cluster, dask_role, Name): 47 are left.
+    ({"cloud_ec2_tags": {f"tag{n}": n for n in range(48)}}, "cloud_ec2_tags: it has 48 tags"),
+    # With a bastion the role puts a fourth tag on the instances.
+    ({"cloud_ec2_tags": {f"tag{n}": n for n in range(47)}, "cloud_ec2_bastion": "ubuntu@bastion.example.com"},
+     "cloud_ec2_tags: it has 47 tags, but the role puts up to 4 of its own on a resource"),
 ]
 
 
@@ -149,6 +169,20 @@ def test_good_knobs_do_reach_the_endpoint(tmp_path, endpoint):
     assert rc != 0
     assert "AWS did not accept the credentials or did not answer" in output
     assert "scripts/cluster up, or ansible-playbook -i inventory/local site.yml" in output
+    assert len(endpoint["connections"]) > 0
+
+
+@pytest.mark.parametrize("tags", [
+    {"team": "data", "cost-center": 42, "rate": 1.5, "name": "not the role's Name", "empty": "", "k" * 128: "v" * 256},
+    {f"tag{n}": str(n) for n in range(47)},
+], ids=["strings, numbers and the longest key and value", "47 tags beside the role's 3"])
+def test_good_tags_pass_the_preflight(tmp_path, endpoint, tags):
+    """The control of the tag refusals: tags within the limits get to the AWS calls."""
+    rc, output = provision(tmp_path, endpoint, ["localhost,", "inventory/aws"], cloud_ec2_tags=tags)
+    assert rc != 0
+    # The tag check ran and passed: the settings are checked before the credentials.
+    assert "ok: [localhost] => (item=cloud_ec2_tags:)" in output
+    assert "AWS did not accept the credentials or did not answer" in output
     assert len(endpoint["connections"]) > 0
 
 

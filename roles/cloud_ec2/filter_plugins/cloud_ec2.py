@@ -1,5 +1,6 @@
 """Checks of the EC2 settings that a pattern cannot make: an OpenSSH public key whose body
-really is a key of the type its prefix names, and IPv4 CIDRs (host bits, containment, size).
+really is a key of the type its prefix names, IPv4 CIDRs (host bits, containment, size), and
+the user's tags (cloud_ec2_tags) against the role's own tags and AWS's limits.
 ansible.utils' ipaddr filters would do the CIDR part, but they need netaddr, which the
 controller does not have; Python's ipaddress does it with nothing to install.
 
@@ -108,6 +109,75 @@ def cidr_within(inner, outer):
     return bool(inner_network and outer_network and inner_network.subnet_of(outer_network))
 
 
+# AWS's limits on tags (EC2 counts Unicode characters); tags with the prefix aws: are AWS's own
+# (in any case) and count towards none of them.
+_TAG_KEY_MAX = 128
+_TAG_VALUE_MAX = 256
+_TAGS_PER_RESOURCE = 50
+_AWS_TAG_PREFIX = "aws:"
+
+
+def _kind(value):
+    """The YAML name of value's type, for a message."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return f"a {type(value).__name__}"
+
+
+def tag_problems(value, reserved, own_count):
+    """What is wrong with value as cloud_ec2_tags, as messages that follow 'cloud_ec2_tags: '
+    (none when nothing is): not a mapping; a key that is reserved (one of reserved, or aws:...
+    in any case), empty, longer than AWS allows, or no string or number; a value that is no
+    string or number (booleans and nulls too: YAML reads yes and an empty value as those), or
+    too long; more tags than fit beside the role's own_count tags of its own on a resource."""
+    if not isinstance(value, dict):
+        return [f"it must be a mapping of tag keys to values, such as {{team: data, cost-center: '42'}} "
+                f"(on the command line: -e '{{\"cloud_ec2_tags\": {{\"team\": \"data\"}}}}'); got {_kind(value)}"]
+    reserved = [str(key) for key in reserved or []]
+    own = " and ".join(filter(None, [", ".join(reserved[:-1]), "".join(reserved[-1:])]))
+    problems = []
+    for key, item in value.items():
+        if isinstance(key, bool) or not isinstance(key, (str, int, float)):
+            problems.append(f"the key {key!r} is {_kind(key)}: tag keys are strings")
+            continue
+        key = str(key)
+        named = key if len(key) <= 40 else key[:40] + "..."
+        if key in reserved or key.lower().startswith(_AWS_TAG_PREFIX):
+            problems.append(f"the key '{named}' is reserved (the role sets {own} itself, AWS the {_AWS_TAG_PREFIX}* tags): "
+                            "choose another key")
+        elif not key.strip():
+            problems.append("a key is empty")
+        elif len(key) > _TAG_KEY_MAX:
+            problems.append(f"the key '{named}' has {len(key)} characters, AWS allows {_TAG_KEY_MAX}")
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            problems.append(f"the value of '{named}' is {_kind(item)}: give a string or a number "
+                            "(quote yes, no, true and false: YAML reads them as booleans)")
+        elif len(str(item)) > _TAG_VALUE_MAX:
+            problems.append(f"the value of '{named}' has {len(str(item))} characters, AWS allows {_TAG_VALUE_MAX}")
+    own_count = own_count if isinstance(own_count, int) and not isinstance(own_count, bool) else 0
+    room = _TAGS_PER_RESOURCE - own_count
+    if len(value) > room:
+        problems.append(f"it has {len(value)} tags, but the role puts up to {own_count} of its own on a resource "
+                        f"and AWS allows {_TAGS_PER_RESOURCE} per resource: give at most {room}")
+    return problems
+
+
+def tag_strings(value):
+    """cloud_ec2_tags with keys and values as the strings AWS stores ({} when it is no mapping,
+    which the preflight refuses): the modules then compare like with like on a re-run."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): str(item) for key, item in value.items()}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -116,4 +186,6 @@ class FilterModule:
             "cloud_ec2_cidr_addresses": cidr_addresses,
             "cloud_ec2_cidr_prefix": cidr_prefix,
             "cloud_ec2_cidr_within": cidr_within,
+            "cloud_ec2_tag_problems": tag_problems,
+            "cloud_ec2_tag_strings": tag_strings,
         }
