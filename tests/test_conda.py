@@ -177,7 +177,7 @@ def test_ec2_uses_conda_and_the_local_cloud_and_molecule_keep_pip():
     assert load(DASK_ENV / "defaults" / "main.yml")["dask_env_provider"] == "pip"
     for settings in (local, molecule):
         assert "dask_env_provider" not in settings
-        assert settings["dask_env_wheelhouse_archive"]
+        assert settings["dask_env_wheelhouse"] is True
 
 
 def included_roles(playbook, play_name):

@@ -1,10 +1,9 @@
-"""roles/dask_env/files/unmet_pins.py, which playbooks/upgrade.yml runs in each node's
-environment: which pins the installed packages miss."""
-
+"""roles/dask_env/files/unmet_pins.py, which nodes run in their environment: which pins the
+installed packages miss, and (pip provider) how the environment differs from the lock."""
 import json
 import subprocess
 import sys
-from importlib.metadata import version
+from importlib.metadata import distributions, version
 
 from conftest import ROOT
 
@@ -13,7 +12,37 @@ SCRIPT = ROOT / "roles" / "dask_env" / "files" / "unmet_pins.py"
 
 def unmet(*pins):
     result = subprocess.run([sys.executable, "-c", SCRIPT.read_text(), *pins], capture_output=True, text=True)
+    report = json.loads(result.stdout)
+    assert report["unlocked"] == [], "only a lock names packages to remove"
+    return result.returncode, report["unmet"]
+
+
+def drift(lock_text):
+    result = subprocess.run([sys.executable, "-c", SCRIPT.read_text(), "--lock"], input=lock_text,
+                            capture_output=True, text=True)
     return result.returncode, json.loads(result.stdout)
+
+
+def this_environment_as_a_lock():
+    lines = [f"{d.metadata['Name']}=={d.version} --hash=sha256:{'0' * 64}" for d in distributions()]
+    return "# a comment line\n" + "\n".join(lines) + "\n"
+
+
+def test_an_environment_that_is_its_lock_has_no_drift():
+    assert drift(this_environment_as_a_lock()) == (0, {"unmet": [], "unlocked": []})
+
+
+def test_the_lock_reports_other_versions_missing_packages_and_what_it_does_not_hold():
+    installed = version("PyYAML")
+    lock = [line for line in this_environment_as_a_lock().splitlines() if not line.lower().startswith("pyyaml==")]
+    lock += ["PyYAML==0.0.1 --hash=sha256:" + "0" * 64, "no_such.package==1.0 --hash=sha256:" + "0" * 64]
+    rc, report = drift("\n".join(lock))
+    assert rc == 1
+    assert report["unmet"] == ["no-such-package==1.0 (installed: none)", f"pyyaml==0.0.1 (installed: {installed})"]
+    assert report["unlocked"] == []
+    without_pytest = [line for line in lock if not line.lower().startswith("pytest==")]
+    rc, report = drift("\n".join(without_pytest))
+    assert rc == 1 and report["unlocked"] == ["pytest"]
 
 
 def test_met_pins_report_nothing():

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from playbook_output import changed_tasks, recap
 
@@ -57,18 +58,19 @@ def cluster_networks():
 # The cluster starts one Dask release behind and playbooks/upgrade.yml moves it to the pins
 # of roles/dask_env, so every test after the fixture also runs on an upgraded cluster.
 PREVIOUS_PINS = ["dask[array,dataframe,diagnostics]==2026.7.1", "distributed==2026.7.1"]
-PREVIOUS_WHEELHOUSE = ROOT / "build" / "wheelhouse-previous.tar"
 CLIENT_PYTHON = ROOT / "build" / "client-venv" / "bin" / "python"
 
 
+def role_pins():
+    return yaml.safe_load((ROOT / "roles" / "dask_env" / "defaults" / "main.yml").read_text())["dask_env_packages"]
+
+
 def previous_release_vars():
-    """Extra vars that deploy PREVIOUS_PINS from a wheelhouse of their own."""
-    subprocess.run([sys.executable, "scripts/build-wheelhouse.py", "--output", str(PREVIOUS_WHEELHOUSE),
-                    *[f"--pin={pin}" for pin in PREVIOUS_PINS]], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    pins = subprocess.run([sys.executable, "scripts/build-wheelhouse.py", "--print-requirements",
-                           *[f"--pin={pin}" for pin in PREVIOUS_PINS]], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout.split()
-    return json.dumps({"dask_env_packages": pins, "dask_env_wheelhouse_archive": str(PREVIOUS_WHEELHOUSE)})
+    """Extra vars that deploy PREVIOUS_PINS in place of the role's pins of those packages.
+    build/client-venv stays on the role's pins: the version monitor runs from it throughout."""
+    names = {pin.split("==")[0] for pin in PREVIOUS_PINS}
+    pins = PREVIOUS_PINS + [pin for pin in role_pins() if pin.split("==")[0] not in names]
+    return json.dumps({"dask_env_packages": pins, "dask_env_controller_env": ""})
 
 
 def upgrade_watched():
@@ -139,6 +141,9 @@ REFUSED_ON_A_RUNNING_CLUSTER = [
     ("playbooks/retire.yml", f"dask_retire_hosts={CLUSTER}-worker-1,{CLUSTER}-worker-9", f"{CLUSTER}-worker-9: no such host"),
     ("playbooks/retire.yml", "dask_retire_hosts=dask_workers", "names every worker"),
     ("playbooks/restart.yml", "dask_rolling_batch=2", "dask_rolling_batch must be less than the 2 hosts"),
+    # A requirement pip cannot satisfy: refused on the controller, upgrade.yml stopping nothing.
+    ("site.yml", '{"dask_env_extra_packages": ["scikit-lern==1.9.1"]}', "pip finds no scikit-lern==1.9.1"),
+    ("playbooks/upgrade.yml", json.dumps({"dask_env_packages": ["distributed==2099.1.0"]}), "pip finds no distributed==2099.1.0"),
 ]
 
 
@@ -159,8 +164,7 @@ def test_upgrade_moves_every_process_to_the_pins_and_never_mixes_versions(cluste
     upgrade = cluster["upgrade"]
     assert upgrade.returncode == 0, upgrade.stdout[-6000:]
     assert "Stop the workers" in upgrade.stdout and "Check that every environment meets the pins" in upgrade.stdout
-    pins = subprocess.run([sys.executable, "scripts/build-wheelhouse.py", "--print-requirements"], cwd=ROOT,
-                          check=True, capture_output=True, text=True).stdout.split()
+    pins = role_pins()
     previous = PREVIOUS_PINS[-1].split("==")[1]
     current = next(pin for pin in pins if pin.startswith("distributed==")).split("==")[1]
     samples = cluster["version_samples"]
@@ -261,6 +265,48 @@ def test_dashboard_renders_in_headless_chromium_without_errors(cluster, tmp_path
     assert errors == []
     assert "Dask" in title
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+# What a data team adds first; both pull in more (llvmlite, scipy, joblib, threadpoolctl).
+EXTRA_PACKAGES = ["numba==0.68.1", "scikit-learn==1.9.1"]
+IMPORT_EXTRAS = "import numba, sklearn; print(numba.__version__, sklearn.__version__)"
+
+
+def imports_in_every_environment(code):
+    """{container or 'this machine': (returncode, output)} of python -c code in each Dask environment."""
+    results = {}
+    for container in cluster_containers():
+        run = subprocess.run(["docker", "exec", container, "/opt/dask/env/bin/python", "-c", code],
+                             capture_output=True, text=True)
+        results[container] = (run.returncode, run.stdout.strip())
+    run = subprocess.run([str(CLIENT_PYTHON), "-c", code], capture_output=True, text=True)
+    results["this machine"] = (run.returncode, run.stdout.strip())
+    return results
+
+
+def test_extra_packages_reach_every_node_run_in_the_worker_service_and_go_when_removed(cluster):
+    result, seconds = ansible_playbook("site.yml", "-e", json.dumps({"dask_env_extra_packages": EXTRA_PACKAGES}))
+    print(f"\nlocal site.yml, adding {' '.join(EXTRA_PACKAGES)}: {seconds:.0f} s")
+    assert result.returncode == 0, result.stdout[-6000:]
+    imported = imports_in_every_environment(IMPORT_EXTRAS)
+    assert len(imported) == 5 and set(imported.values()) == {(0, "0.68.1 1.9.1")}, imported
+
+    workers = sorted(name for name in cluster_containers() if "-worker-" in name)
+    run = subprocess.run([str(CLIENT_PYTHON), str(Path(__file__).parent / "workloads.py"), *workers],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    failed = {(worker, name): outcome["error"] for worker, outcomes in report.items()
+              for name, outcome in outcomes.items() if not outcome["ok"]}
+    assert sorted(report) == workers and failed == {}, failed
+    assert {outcomes["numba_njit"]["value"] for outcomes in report.values()} == {499500.0}
+
+    result, seconds = ansible_playbook("site.yml")
+    print(f"local site.yml, removing them again: {seconds:.0f} s")
+    assert result.returncode == 0, result.stdout[-6000:]
+    gone = imports_in_every_environment("import importlib.util as u; print([m for m in ('numba', 'sklearn', 'scipy', "
+                                        "'llvmlite') if u.find_spec(m)])")
+    assert set(gone.values()) == {(0, "[]")}, gone
 
 
 def test_second_run_changes_nothing(cluster):

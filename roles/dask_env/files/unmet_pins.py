@@ -1,15 +1,19 @@
-"""The pins of the Dask environment that its installed packages do not meet.
+"""What the Dask environment's installed packages miss: of the pins, or of the lock.
 
 Usage: <env>/bin/python unmet_pins.py PIN [PIN...]   (PIN as in dask_env_packages)
-Prints a JSON list such as ["distributed==2026.8.0 (installed: 2026.7.1)"]; exits 1 when
-it is not empty. Works for pip and conda environments alike (it reads package metadata).
-A pin with extras (dask[array]==...) also needs what those extras require, as pip would
-install it: a package they name that is missing or outside its range is reported too.
+       <env>/bin/python unmet_pins.py --lock < requirements.lock
+Prints a JSON object {"unmet": [...], "unlocked": [...]}; exits 1 when either is not empty.
+"unmet" reads like "distributed==2026.8.0 (installed: 2026.7.1)". With pins (both
+providers: it reads package metadata), a pin with extras (dask[array]==...) also needs what
+those extras require, as pip would install it. With --lock, every locked package must be
+installed at its locked version, and "unlocked" names the installed packages the lock does
+not hold (pip and the venv's own tools aside), which are to be removed.
 """
 
 import json
+import re
 import sys
-from importlib.metadata import PackageNotFoundError, requires, version
+from importlib.metadata import PackageNotFoundError, distributions, requires, version
 
 from packaging.requirements import Requirement
 
@@ -42,7 +46,32 @@ def unmet(pins):
                     yield f"{needed.name}{needed.specifier} for {requirement.name}[{extra}] (installed: {installed or 'none'})"
 
 
+# What a virtualenv holds before anything is installed into it.
+VENV_TOOLS = {"pip", "setuptools", "wheel"}
+
+
+def normalised(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def drift_from_lock(lock_text):
+    locked = {}
+    for line in lock_text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, pinned = line.split()[0].partition("==")
+            locked[normalised(name)] = pinned
+    installed = {normalised(d.metadata["Name"]): d.version for d in distributions() if d.metadata["Name"]}
+    unmet = [f"{name}=={pinned} (installed: {installed.get(name, 'none')})"
+             for name, pinned in sorted(locked.items()) if installed.get(name) != pinned]
+    unlocked = sorted(set(installed) - set(locked) - VENV_TOOLS)
+    return unmet, unlocked
+
+
 if __name__ == "__main__":
-    report = list(unmet(sys.argv[1:]))
-    print(json.dumps(report))
-    sys.exit(1 if report else 0)
+    if sys.argv[1:] == ["--lock"]:
+        unmet_now, unlocked_now = drift_from_lock(sys.stdin.read())
+    else:
+        unmet_now, unlocked_now = list(unmet(sys.argv[1:])), []
+    print(json.dumps({"unmet": unmet_now, "unlocked": unlocked_now}))
+    sys.exit(1 if unmet_now or unlocked_now else 0)

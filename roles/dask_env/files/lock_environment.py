@@ -1,0 +1,136 @@
+"""Resolve the Dask environment's requirements into a lock, on the controller.
+
+Usage: python lock_environment.py --dir DIR --python 3.11 --arch x86_64 [--wheelhouse]
+                                  [--pip-arg ARG ...] -- REQUIREMENT [REQUIREMENT ...]
+
+pip downloads every wheel the requirements need, for the nodes' Python and CPU (not this
+machine's), into DIR/wheels; DIR/requirements.lock then names each one with its version and
+sha256, so that nodes installing with --require-hashes --no-deps get exactly those bytes.
+--wheelhouse also packs the wheels into DIR/wheelhouse.tar (sorted, zero timestamps and
+owners: equal wheels give equal bytes, so Ansible copies it again only when they change).
+When the requirements, the target and the pip arguments are those of the lock already in
+DIR, nothing is resolved again. Prints one JSON object: {"changed", "lock", "wheels",
+"archive", "error"}; "error" names the requirement pip could not satisfy.
+"""
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+# glibc baselines that a Debian 12 / Ubuntu 22.04+ node (glibc >= 2.35) can load.
+MANYLINUX_TAGS = ("manylinux_2_34", "manylinux_2_28", "manylinux_2_17", "manylinux2014")
+# pip's own words for a requirement it cannot satisfy.
+UNSATISFIED = re.compile(r"(No matching distribution found for|Could not find a version that satisfies the requirement) (\S+)")
+
+
+def normalised(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def spec_digest(requirements, python_version, arch, pip_args, wheelhouse):
+    text = "\n".join([python_version, arch, str(wheelhouse), *MANYLINUX_TAGS, *pip_args, "--", *requirements])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def wheel_name_and_version(filename):
+    """'scikit_learn-1.7.2-cp311-...whl' -> ('scikit-learn', '1.7.2')."""
+    name, version = filename.split("-")[:2]
+    return normalised(name), version
+
+
+def lock_lines(wheels_dir):
+    lines = []
+    for wheel in sorted(wheels_dir.glob("*.whl")):
+        name, version = wheel_name_and_version(wheel.name)
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        lines.append(f"{name}=={version} --hash=sha256:{digest}")
+    return sorted(lines)
+
+
+def download(requirements, python_version, arch, pip_args, dest):
+    """pip download for the target; returns pip's error text, or None."""
+    command = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest", str(dest),
+        "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version, *pip_args,
+    ]
+    for tag in MANYLINUX_TAGS:
+        command += ["--platform", f"{tag}_{arch}"]
+    result = subprocess.run(command + list(requirements), capture_output=True, text=True)
+    if result.returncode == 0:
+        return None
+    unsatisfied = UNSATISFIED.findall(result.stderr)
+    if unsatisfied:
+        names = sorted({requirement for _, requirement in unsatisfied})
+        return (f"pip finds no {', '.join(names)} for Python {python_version} on {arch} "
+                f"(a version that does not exist, a misspelt name, or no wheel for that Python)")
+    errors = [line for line in result.stderr.splitlines() if line.strip() and "is ignored" not in line]
+    return "pip could not resolve the requirements: " + " / ".join(errors[-8:])
+
+
+def pack(source_dir, archive):
+    """Tar source_dir as 'wheelhouse/' with fixed metadata, so equal wheels give equal bytes."""
+
+    def normalise(info):
+        info.mtime = 0
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        info.mode = 0o755 if info.isdir() else 0o644
+        return info
+
+    tmp = archive.with_suffix(".tmp")
+    with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
+        tar.add(source_dir, arcname="wheelhouse", recursive=False, filter=normalise)
+        for wheel in sorted(source_dir.glob("*.whl")):
+            tar.add(wheel, arcname=f"wheelhouse/{wheel.name}", filter=normalise)
+    tmp.replace(archive)
+
+
+def lock(directory, requirements, python_version, arch, pip_args, wheelhouse):
+    directory.mkdir(parents=True, exist_ok=True)
+    lock_file, stamp = directory / "requirements.lock", directory / "spec"
+    wheels, archive = directory / "wheels", directory / "wheelhouse.tar"
+    result = {"changed": False, "lock": str(lock_file), "wheels": str(wheels),
+              "archive": str(archive) if wheelhouse else None, "error": None}
+    digest = spec_digest(requirements, python_version, arch, pip_args, wheelhouse)
+    if lock_file.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        return result
+    # A fresh download directory each time: wheels of requirements since removed must go.
+    incoming = directory / "wheels.incoming"
+    shutil.rmtree(incoming, ignore_errors=True)
+    incoming.mkdir()
+    error = download(requirements, python_version, arch, pip_args, incoming)
+    if error:
+        shutil.rmtree(incoming)
+        return {**result, "error": error}
+    shutil.rmtree(wheels, ignore_errors=True)
+    incoming.rename(wheels)
+    header = [f"# Locked for Python {python_version} on {arch} from:"] + [f"#   {r}" for r in requirements]
+    lock_file.write_text("\n".join(header + lock_lines(wheels)) + "\n")
+    if wheelhouse:
+        pack(wheels, archive)
+    stamp.write_text(digest + "\n")
+    return {**result, "changed": True}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--python", required=True, help="the nodes' Python, major.minor")
+    parser.add_argument("--arch", required=True, help="the nodes' CPU (uname -m)")
+    parser.add_argument("--wheelhouse", action="store_true", help="also pack the wheels into wheelhouse.tar")
+    parser.add_argument("--pip-arg", action="append", default=[], help="an index option for pip (repeatable)")
+    parser.add_argument("requirements", nargs="+")
+    args = parser.parse_args(argv)
+    result = lock(args.dir, args.requirements, args.python, args.arch, args.pip_arg, args.wheelhouse)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

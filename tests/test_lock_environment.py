@@ -1,0 +1,117 @@
+"""roles/dask_env/files/lock_environment.py, the controller's resolution of the pins into a
+hashed lock and a wheelhouse. Offline: pip resolves from a folder of wheels made here."""
+
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+import zipfile
+
+from conftest import ROOT
+
+SCRIPT = ROOT / "roles" / "dask_env" / "files" / "lock_environment.py"
+
+
+def make_wheel(folder, name, version, requires=()):
+    """A minimal, valid pure-Python wheel."""
+    folder.mkdir(exist_ok=True)
+    dist_info = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr(f"{name}/__init__.py", "")
+        wheel.writestr(f"{dist_info}/METADATA", metadata)
+        wheel.writestr(f"{dist_info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{dist_info}/RECORD", "")
+    return path
+
+
+def lock(directory, index, *requirements, wheelhouse=False):
+    command = [sys.executable, "-c", SCRIPT.read_text(), "--dir", str(directory), "--python", "3.11",
+               "--arch", "x86_64", "--pip-arg=--no-index", f"--pip-arg=--find-links={index}"]
+    command += ["--wheelhouse"] if wheelhouse else []
+    result = subprocess.run(command + ["--", *requirements], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def test_the_lock_holds_every_wheel_the_pins_need_with_its_hash(tmp_path):
+    index = tmp_path / "index"
+    needed = make_wheel(index, "needed_lib", "2.0")
+    top = make_wheel(index, "toplevel", "1.0", requires=["needed-lib>=2"])
+    make_wheel(index, "unrelated", "1.0")
+    result = lock(tmp_path / "lock", index, "toplevel==1.0", wheelhouse=True)
+    assert result["changed"] and result["error"] is None
+    lines = [line for line in (tmp_path / "lock" / "requirements.lock").read_text().splitlines() if not line.startswith("#")]
+    assert lines == [
+        f"needed-lib==2.0 --hash=sha256:{hashlib.sha256(needed.read_bytes()).hexdigest()}",
+        f"toplevel==1.0 --hash=sha256:{hashlib.sha256(top.read_bytes()).hexdigest()}",
+    ]
+    with tarfile.open(result["archive"]) as tar:
+        assert sorted(tar.getnames()) == ["wheelhouse", f"wheelhouse/{needed.name}", f"wheelhouse/{top.name}"]
+
+
+def test_unchanged_pins_are_not_resolved_again_and_a_changed_pin_relocks(tmp_path):
+    index = tmp_path / "index"
+    make_wheel(index, "toplevel", "1.0")
+    make_wheel(index, "toplevel", "1.1")
+    make_wheel(index, "extra_one", "3.0")
+    assert lock(tmp_path / "lock", index, "toplevel==1.0")["changed"]
+    # Even with the index gone, the same pins need nothing from it.
+    for wheel in index.iterdir():
+        wheel.unlink()
+    assert not lock(tmp_path / "lock", index, "toplevel==1.0")["changed"]
+    make_wheel(index, "toplevel", "1.1")
+    make_wheel(index, "extra_one", "3.0")
+    relocked = lock(tmp_path / "lock", index, "toplevel==1.1", "extra_one==3.0")
+    assert relocked["changed"]
+    lock_text = (tmp_path / "lock" / "requirements.lock").read_text()
+    assert "toplevel==1.1 " in lock_text and "extra-one==3.0 " in lock_text and "toplevel==1.0" not in lock_text
+    # Removing the extra package removes it from the lock and from the wheels.
+    lock(tmp_path / "lock", index, "toplevel==1.1")
+    assert "extra-one" not in (tmp_path / "lock" / "requirements.lock").read_text()
+    assert [w.name for w in (tmp_path / "lock" / "wheels").iterdir()] == ["toplevel-1.1-py3-none-any.whl"]
+
+
+def test_a_requirement_pip_cannot_satisfy_is_named_and_the_old_lock_stays(tmp_path):
+    index = tmp_path / "index"
+    make_wheel(index, "toplevel", "1.0")
+    lock(tmp_path / "lock", index, "toplevel==1.0")
+    before = (tmp_path / "lock" / "requirements.lock").read_text()
+    for bad in ("toplevel==9.9", "toplevle==1.0"):
+        result = lock(tmp_path / "lock", index, bad)
+        assert not result["changed"]
+        assert bad in result["error"] and "Python 3.11 on x86_64" in result["error"], result["error"]
+        assert (tmp_path / "lock" / "requirements.lock").read_text() == before
+
+
+def test_the_wheelhouse_is_reproducible(tmp_path):
+    index = tmp_path / "index"
+    make_wheel(index, "toplevel", "1.0")
+    first = lock(tmp_path / "one", index, "toplevel==1.0", wheelhouse=True)["archive"]
+    second = lock(tmp_path / "two", index, "toplevel==1.0", wheelhouse=True)["archive"]
+    with open(first, "rb") as one, open(second, "rb") as two:
+        assert one.read() == two.read()
+
+
+def test_a_wheel_whose_hash_differs_from_the_lock_is_never_installed(tmp_path):
+    """The nodes' pip flags (tasks/sync.yml): --require-hashes --no-deps, from the lock."""
+    index = tmp_path / "index"
+    make_wheel(index, "toplevel", "1.0")
+    result = lock(tmp_path / "lock", index, "toplevel==1.0")
+    # Same name and version, other bytes: what a tampered mirror or a rebuilt wheel would serve.
+    tampered = tmp_path / "tampered"
+    make_wheel(tampered, "toplevel", "1.0", requires=["something-else"])
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    for wheels, expected_rc in ((tampered, 1), (result["wheels"], 0)):
+        install = subprocess.run(
+            [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--require-hashes",
+             "--no-deps", "--no-index", f"--find-links={wheels}", "-r", result["lock"]],
+            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"})
+        assert install.returncode == expected_rc, install.stdout + install.stderr
+        installed = list((venv / "lib").glob("python3*/site-packages/toplevel"))
+        if expected_rc:
+            assert "do not match the hashes" in install.stderr.lower(), install.stderr
+            assert not installed
+    assert installed
