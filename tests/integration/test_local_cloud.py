@@ -55,9 +55,13 @@ def cluster_networks():
     return docker_lines("network", "ls", "--filter", f"name=^dask-{CLUSTER}$", "--format", "{{.Name}}")
 
 
-# The cluster starts one Dask release behind and playbooks/upgrade.yml moves it to the pins
-# of roles/dask_env, so every test after the fixture also runs on an upgraded cluster.
+# The cluster starts one Dask release behind, with the packages a data team adds first, and
+# playbooks/upgrade.yml moves it to the pins of roles/dask_env (which removes those again),
+# so every test after the fixture also runs on an upgraded cluster.
 PREVIOUS_PINS = ["dask[array,dataframe,diagnostics]==2026.7.1", "distributed==2026.7.1"]
+# Both pull in more (llvmlite, scipy, joblib, threadpoolctl).
+EXTRA_PACKAGES = ["numba==0.68.1", "scikit-learn==1.9.1"]
+IMPORT_EXTRAS = "import numba, sklearn; print(numba.__version__, sklearn.__version__)"
 CLIENT_PYTHON = ROOT / "build" / "client-venv" / "bin" / "python"
 
 
@@ -66,11 +70,51 @@ def role_pins():
 
 
 def previous_release_vars():
-    """Extra vars that deploy PREVIOUS_PINS in place of the role's pins of those packages.
-    build/client-venv stays on the role's pins: the version monitor runs from it throughout."""
+    """Extra vars that deploy PREVIOUS_PINS in place of the role's pins of those packages, and
+    EXTRA_PACKAGES. build/client-venv stays on the role's pins: the version monitor runs from
+    it throughout."""
     names = {pin.split("==")[0] for pin in PREVIOUS_PINS}
     pins = PREVIOUS_PINS + [pin for pin in role_pins() if pin.split("==")[0] not in names]
-    return json.dumps({"dask_env_packages": pins, "dask_env_controller_env": ""})
+    return json.dumps({"dask_env_packages": pins, "dask_env_extra_packages": EXTRA_PACKAGES,
+                       "dask_env_controller_env": ""})
+
+
+def in_container(container, *command):
+    return subprocess.run(["docker", "exec", container, *command], capture_output=True, text=True)
+
+
+def imports_in_every_node(code):
+    """{container: (returncode, output)} of python -c code in each node's Dask environment."""
+    results = {}
+    for container in cluster_containers():
+        run = in_container(container, "/opt/dask/env/bin/python", "-c", code)
+        results[container] = (run.returncode, run.stdout.strip())
+    return results
+
+
+def workloads_on_every_worker():
+    """tests/integration/workloads.py from this machine: {worker: {workload: outcome}}."""
+    workers = sorted(name for name in cluster_containers() if "-worker-" in name)
+    run = subprocess.run([str(CLIENT_PYTHON), str(Path(__file__).parent / "workloads.py"), *workers],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def smoke_test_with_one_package_missing_on_a_worker():
+    """The walkthrough from the client container after one locked package is uninstalled on
+    worker-1: what it reports of the versions, and the version the client has."""
+    locked = in_container(f"{CLUSTER}-client-1", "/opt/dask/env/bin/python", "-c",
+                          "import importlib.metadata as m; print(m.version('threadpoolctl'))").stdout.strip()
+    removed = in_container(f"{CLUSTER}-worker-1", "/opt/dask/env/bin/pip", "uninstall", "-y", "-q", "threadpoolctl")
+    assert removed.returncode == 0, removed.stderr
+    run = in_container(f"{CLUSTER}-client-1", "/usr/local/bin/dask-smoke-test")
+    return run.returncode, json.loads(run.stdout.strip().splitlines()[-1]), locked, locked_packages()
+
+
+def locked_packages():
+    lock = ROOT / "inventory" / "local" / ".dask-env" / CLUSTER / "requirements.lock"
+    return [line.split("==")[0] for line in lock.read_text().splitlines() if line and not line.startswith("#")]
 
 
 def upgrade_watched():
@@ -95,9 +139,13 @@ def cluster():
     result, seconds = ansible_playbook("site.yml", "-e", previous_release_vars())
     print(f"\nlocal site.yml, cold (Dask {PREVIOUS_PINS[-1]}): {seconds:.0f} s")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    extras_before_upgrade = imports_in_every_node(IMPORT_EXTRAS)
+    workloads = workloads_on_every_worker()
+    drift = smoke_test_with_one_package_missing_on_a_worker()
     upgrade, upgrade_seconds, samples = upgrade_watched()
     print(f"upgrade.yml: {upgrade_seconds:.0f} s")
-    yield {"first_run": result, "first_seconds": seconds, "upgrade": upgrade, "version_samples": samples}
+    yield {"first_run": result, "first_seconds": seconds, "upgrade": upgrade, "version_samples": samples,
+           "extras_before_upgrade": extras_before_upgrade, "workloads": workloads, "drift": drift}
     result, _ = ansible_playbook("playbooks/teardown.yml")
     assert result.returncode == 0, result.stdout[-3000:]
 
@@ -267,46 +315,39 @@ def test_dashboard_renders_in_headless_chromium_without_errors(cluster, tmp_path
     assert SCREENSHOT.stat().st_size > 10_000
 
 
-# What a data team adds first; both pull in more (llvmlite, scipy, joblib, threadpoolctl).
-EXTRA_PACKAGES = ["numba==0.68.1", "scikit-learn==1.9.1"]
-IMPORT_EXTRAS = "import numba, sklearn; print(numba.__version__, sklearn.__version__)"
-
-
-def imports_in_every_environment(code):
-    """{container or 'this machine': (returncode, output)} of python -c code in each Dask environment."""
-    results = {}
-    for container in cluster_containers():
-        run = subprocess.run(["docker", "exec", container, "/opt/dask/env/bin/python", "-c", code],
-                             capture_output=True, text=True)
-        results[container] = (run.returncode, run.stdout.strip())
-    run = subprocess.run([str(CLIENT_PYTHON), "-c", code], capture_output=True, text=True)
-    results["this machine"] = (run.returncode, run.stdout.strip())
-    return results
-
-
 def test_extra_packages_reach_every_node_run_in_the_worker_service_and_go_when_removed(cluster):
-    result, seconds = ansible_playbook("site.yml", "-e", json.dumps({"dask_env_extra_packages": EXTRA_PACKAGES}))
-    print(f"\nlocal site.yml, adding {' '.join(EXTRA_PACKAGES)}: {seconds:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:]
-    imported = imports_in_every_environment(IMPORT_EXTRAS)
-    assert len(imported) == 5 and set(imported.values()) == {(0, "0.68.1 1.9.1")}, imported
-
-    workers = sorted(name for name in cluster_containers() if "-worker-" in name)
-    run = subprocess.run([str(CLIENT_PYTHON), str(Path(__file__).parent / "workloads.py"), *workers],
-                         capture_output=True, text=True, timeout=600, env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
+    """The cold run added EXTRA_PACKAGES; the upgrade to the role's pins, which lack them, removed them."""
+    assert set(cluster["extras_before_upgrade"].values()) == {(0, "0.68.1 1.9.1")}, cluster["extras_before_upgrade"]
+    assert len(cluster["extras_before_upgrade"]) == 4
+    report = cluster["workloads"]
     failed = {(worker, name): outcome["error"] for worker, outcomes in report.items()
               for name, outcome in outcomes.items() if not outcome["ok"]}
-    assert sorted(report) == workers and failed == {}, failed
+    assert sorted(report) == [f"{CLUSTER}-worker-1", f"{CLUSTER}-worker-2"] and failed == {}, failed
     assert {outcomes["numba_njit"]["value"] for outcomes in report.values()} == {499500.0}
-
-    result, seconds = ansible_playbook("site.yml")
-    print(f"local site.yml, removing them again: {seconds:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:]
-    gone = imports_in_every_environment("import importlib.util as u; print([m for m in ('numba', 'sklearn', 'scipy', "
-                                        "'llvmlite') if u.find_spec(m)])")
+    gone = imports_in_every_node("import importlib.util as u; print([m for m in ('numba', 'sklearn', 'scipy', 'llvmlite')"
+                                 " if u.find_spec(m)])")
     assert set(gone.values()) == {(0, "[]")}, gone
+
+
+def test_the_walkthrough_names_the_package_and_the_worker_that_differ(cluster):
+    rc, report, locked, lock = cluster["drift"]
+    assert rc == 1 and report["checks"]["versions_match"] is False and locked
+    assert report["version_mismatches"] == [f"worker {CLUSTER}-worker-1: threadpoolctl missing (client: {locked})"], report
+    # Every locked package, and Python.
+    assert report["packages_compared"] == len(lock) + 1 and "threadpoolctl" in lock, (report, lock)
+
+
+def test_this_machines_client_follows_the_lock_with_extras_and_without(cluster):
+    def python_in_client_venv(code):
+        run = subprocess.run([str(CLIENT_PYTHON), "-c", code], capture_output=True, text=True)
+        return run.returncode, run.stdout.strip()
+
+    added, _ = ansible_playbook("playbooks/environment.yml", "-e", json.dumps({"dask_env_extra_packages": EXTRA_PACKAGES}))
+    assert added.returncode == 0, added.stdout[-3000:]
+    assert python_in_client_venv(IMPORT_EXTRAS) == (0, "0.68.1 1.9.1")
+    removed, _ = ansible_playbook("playbooks/environment.yml")
+    assert removed.returncode == 0, removed.stdout[-3000:]
+    assert python_in_client_venv("import importlib.util as u; print(u.find_spec('numba'), u.find_spec('scipy'))") == (0, "None None")
 
 
 def test_second_run_changes_nothing(cluster):

@@ -1,8 +1,12 @@
 """Client nodes: the operator's experience, and the classic walkthrough on the cluster."""
 
+from pathlib import Path
+
 import pytest
 
 from conftest import ENV_PREFIX, login_shell, smoke_test_report
+
+ROOT = Path(__file__).resolve().parents[3]
 
 testinfra_hosts = ["ansible://dask_clients"]
 
@@ -39,6 +43,9 @@ def test_classic_walkthrough_runs_on_the_cluster(host, inventory_groups):
     assert report["array_tasks_on_cluster"] >= 10
     assert abs(report["array_sum"] - 5_000_000) < 50_000
     assert report["version_mismatches"] == []
+    # Every locked package (molecule.yml's dask_env_lock_dir), and Python.
+    lock = (ROOT / "build" / "dask-env" / "molecule" / "requirements.lock").read_text().splitlines()
+    assert report["packages_compared"] == len([line for line in lock if line and not line.startswith("#")]) + 1
     assert report["encrypted"] is True
     assert report["versions"]["dask"] == "2026.8.0"
     failed = [name for name, ok in report["checks"].items() if not ok]

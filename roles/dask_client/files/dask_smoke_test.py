@@ -4,15 +4,19 @@ Usage: dask-smoke-test [--restart] [SCHEDULER_ADDRESS]
 
 Without an address it connects with Client() and no arguments (the address comes from
 /etc/dask on client nodes). Runs map/submit/gather/as_completed, a dask.array reduction
-on the cluster, checks that a released future disappears and that every process runs
-the same package versions; with --restart also restart() (which restarts every worker and
+on the cluster, checks that a released future disappears and that every process (the
+scheduler, each worker process and this client) has the same installed packages at the same
+versions, naming the package and the process that differ; with --restart also restart() (which restarts every worker and
 drops every result any client holds: never on a cluster in use, so verify.yml leaves it
 out). Prints one JSON object; exits 1 when any check fails.
 """
 
 import json
+import platform
+import re
 import sys
 import time
+from importlib.metadata import distributions
 
 import dask.array as da
 from distributed import Client, as_completed, get_task_stream
@@ -39,11 +43,33 @@ def wait_until(predicate, timeout=30.0):
     return predicate()
 
 
-def comparable(packages):
-    """Package versions as they must match: exactly, but Python by major.minor only, so a
-    laptop on another patch release can still check the cluster (pickles follow minor)."""
-    python = packages.get("python") or ""
-    return dict(packages, python=".".join(python.split(".")[:2]))
+# What a virtualenv brings before anything is installed into it: not part of the lock.
+VENV_TOOLS = ("pip", "setuptools", "wheel")
+
+
+def installed_packages():
+    """Every installed distribution and its version, and Python by major.minor only (a laptop
+    on another patch release can still use the cluster: pickles follow the minor version)."""
+    packages = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
+                for d in distributions() if d.metadata["Name"]}
+    for tool in VENV_TOOLS:
+        packages.pop(tool, None)
+    packages["python"] = ".".join(platform.python_version_tuple()[:2])
+    return packages
+
+
+def version_mismatches(client, workers):
+    """['<process>: <package> <its version> (client: <version>)', ...] for every difference."""
+    mine = installed_packages()
+    theirs = {"scheduler": client.run_on_scheduler(installed_packages)}
+    for address, packages in client.run(installed_packages).items():
+        theirs[f"worker {workers[address].get('name', address)}"] = packages
+    return [
+        f"{process}: {name} {packages.get(name, 'missing')} (client: {mine.get(name, 'missing')})"
+        for process, packages in sorted(theirs.items())
+        for name in sorted(set(packages) | set(mine))
+        if packages.get(name) != mine.get(name)
+    ]
 
 
 def main(argv):
@@ -83,16 +109,11 @@ def main(argv):
         lambda: not client.run_on_scheduler(key_known_to_scheduler, key=released_key)
     )
 
-    versions = client.get_versions()
-    client_packages = versions["client"]["packages"]
-    mismatched = sorted(
-        name
-        for name, info in [("scheduler", versions["scheduler"])] + sorted(versions["workers"].items())
-        if comparable(info["packages"]) != comparable(client_packages)
-    )
-    report["versions"] = {k: v for k, v in client_packages.items() if k in ("python", "dask", "distributed")}
-    report["version_mismatches"] = mismatched
-    checks["versions_match"] = not mismatched
+    mine = installed_packages()
+    report["versions"] = {name: mine.get(name) for name in ("python", "dask", "distributed")}
+    report["packages_compared"] = len(mine)
+    report["version_mismatches"] = version_mismatches(client, workers)
+    checks["versions_match"] = not report["version_mismatches"]
 
     if restart:
         del squares, negatives
