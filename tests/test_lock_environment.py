@@ -8,6 +8,8 @@ import sys
 import tarfile
 import zipfile
 
+import yaml
+
 from conftest import ROOT
 
 SCRIPT = ROOT / "roles" / "dask_env" / "files" / "lock_environment.py"
@@ -115,3 +117,17 @@ def test_a_wheel_whose_hash_differs_from_the_lock_is_never_installed(tmp_path):
             assert "do not match the hashes" in install.stderr.lower(), install.stderr
             assert not installed
     assert installed
+
+
+def test_the_role_pins_lock_for_graviton_nodes(tmp_path):
+    """dask_env_node_arch: aarch64 locks the same pins with aarch64 (or pure-Python) wheels
+    only. Reads the package index (PyPI, or this machine's pip configuration)."""
+    pins = yaml.safe_load((ROOT / "roles" / "dask_env" / "defaults" / "main.yml").read_text())["dask_env_packages"]
+    command = [sys.executable, "-c", SCRIPT.read_text(), "--dir", str(tmp_path), "--python", "3.12",
+               "--arch", "aarch64", "--", *pins]
+    result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert result["error"] is None, result["error"]
+    wheels = [wheel.name for wheel in (tmp_path / "wheels").iterdir()]
+    assert any(name.startswith("numpy-") for name in wheels)
+    assert [name for name in wheels if not (name.endswith("-none-any.whl") or "aarch64" in name)] == []
+    assert [name for name in wheels if "x86_64" in name] == []
