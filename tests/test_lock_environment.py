@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from pathlib import Path
 
 import yaml
 
@@ -85,6 +86,15 @@ def test_a_requirement_pip_cannot_satisfy_is_named_and_the_old_lock_stays(tmp_pa
         assert not result["changed"]
         assert bad in result["error"] and "Python 3.11 on x86_64" in result["error"], result["error"]
         assert (tmp_path / "lock" / "requirements.lock").read_text() == before
+
+
+def test_a_lock_missing_its_wheelhouse_is_made_again(tmp_path):
+    index = tmp_path / "index"
+    make_wheel(index, "toplevel", "1.0")
+    archive = lock(tmp_path / "lock", index, "toplevel==1.0", wheelhouse=True)["archive"]
+    Path(archive).unlink()
+    assert lock(tmp_path / "lock", index, "toplevel==1.0", wheelhouse=True)["changed"]
+    assert Path(archive).exists()
 
 
 def test_the_wheelhouse_is_reproducible(tmp_path):

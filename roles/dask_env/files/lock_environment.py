@@ -98,7 +98,8 @@ def lock(directory, requirements, python_version, arch, pip_args, wheelhouse):
     result = {"changed": False, "lock": str(lock_file), "wheels": str(wheels),
               "archive": str(archive) if wheelhouse else None, "error": None}
     digest = spec_digest(requirements, python_version, arch, pip_args, wheelhouse)
-    if lock_file.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+    complete = lock_file.exists() and wheels.is_dir() and (archive.exists() or not wheelhouse)
+    if complete and stamp.exists() and stamp.read_text().strip() == digest:
         return result
     # A fresh download directory each time: wheels of requirements since removed must go.
     incoming = directory / "wheels.incoming"
