@@ -37,12 +37,12 @@ def test_the_lock_reports_other_versions_missing_packages_and_what_it_does_not_h
     lock = [line for line in this_environment_as_a_lock().splitlines() if not line.lower().startswith("pyyaml==")]
     lock += ["PyYAML==0.0.1 --hash=sha256:" + "0" * 64, "no_such.package==1.0 --hash=sha256:" + "0" * 64]
     rc, report = drift("\n".join(lock))
-    assert rc == 1
+    assert rc == 3
     assert report["unmet"] == ["no-such-package==1.0 (installed: none)", f"pyyaml==0.0.1 (installed: {installed})"]
     assert report["unlocked"] == []
     without_pytest = [line for line in lock if not line.lower().startswith("pytest==")]
     rc, report = drift("\n".join(without_pytest))
-    assert rc == 1 and report["unlocked"] == ["pytest"]
+    assert rc == 3 and report["unlocked"] == ["pytest"]
 
 
 def test_met_pins_report_nothing():
@@ -53,7 +53,7 @@ def test_met_pins_report_nothing():
 def test_other_versions_and_missing_packages_are_reported():
     installed = version("PyYAML")
     rc, report = unmet("pyyaml==0.0.1", "no-such-package==1.0", f"pyyaml=={installed}")
-    assert rc == 1
+    assert rc == 3
     assert report == [f"pyyaml==0.0.1 (installed: {installed})", "no-such-package==1.0 (installed: none)"]
 
 
@@ -67,5 +67,15 @@ def test_a_pin_needs_what_its_extras_require():
     installed = version("urllib3")
     assert unmet(f"urllib3[socks]=={installed}") == (0, [])
     rc, report = unmet(f"urllib3[socks,h2]=={installed}")
-    assert rc == 1
+    assert rc == 3
     assert len(report) == 1 and report[0].startswith("h2") and report[0].endswith("for urllib3[h2] (installed: none)")
+
+
+def test_a_new_virtualenv_without_packaging_reports_every_locked_package(tmp_path):
+    """The controller's client environment right after `python3 -m venv`: nothing installed,
+    not even packaging, which the --lock mode must not need."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", SCRIPT.read_text(), "--lock"],
+                            input="toolz==1.2.0 --hash=sha256:" + "0" * 64 + "\n", capture_output=True, text=True)
+    assert (result.returncode, json.loads(result.stdout)) == (3, {"unmet": ["toolz==1.2.0 (installed: none)"], "unlocked": []})

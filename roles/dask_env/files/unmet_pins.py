@@ -2,7 +2,8 @@
 
 Usage: <env>/bin/python unmet_pins.py PIN [PIN...]   (PIN as in dask_env_packages)
        <env>/bin/python unmet_pins.py --lock < requirements.lock
-Prints a JSON object {"unmet": [...], "unlocked": [...]}; exits 1 when either is not empty.
+Prints a JSON object {"unmet": [...], "unlocked": [...]}; exits 3 when either is not empty
+(1 stays Python's own exit code for a crash: an environment too broken to tell).
 "unmet" reads like "distributed==2026.8.0 (installed: 2026.7.1)". With pins (both
 providers: it reads package metadata), a pin with extras (dask[array]==...) also needs what
 those extras require, as pip would install it. With --lock, every locked package must be
@@ -15,7 +16,6 @@ import re
 import sys
 from importlib.metadata import PackageNotFoundError, distributions, requires, version
 
-from packaging.requirements import Requirement
 
 
 def installed_version(name):
@@ -31,6 +31,9 @@ def miss(requirement):
 
 
 def unmet(pins):
+    # Imported here: a new, empty virtualenv has no packaging, and --lock needs none.
+    from packaging.requirements import Requirement
+
     for pin in pins:
         requirement = Requirement(pin)
         missing, installed = miss(requirement)
@@ -74,4 +77,4 @@ if __name__ == "__main__":
     else:
         unmet_now, unlocked_now = list(unmet(sys.argv[1:])), []
     print(json.dumps({"unmet": unmet_now, "unlocked": unlocked_now}))
-    sys.exit(1 if unmet_now or unlocked_now else 0)
+    sys.exit(3 if unmet_now or unlocked_now else 0)
