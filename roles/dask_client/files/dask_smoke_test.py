@@ -6,9 +6,9 @@ Without an address it connects with Client() and no arguments (the address comes
 /etc/dask on client nodes). Runs map/submit/gather/as_completed, a dask.array reduction
 on the cluster, checks that a released future disappears and that every process (the
 scheduler, each worker process and this client) has the same installed packages at the same
-versions, naming the package and the process that differ; with --restart also restart() (which restarts every worker and
-drops every result any client holds: never on a cluster in use, so verify.yml leaves it
-out). Prints one JSON object; exits 1 when any check fails.
+versions, naming the package and the process that differ; with --restart also restart()
+(which restarts every worker and drops every result any client holds: never on a cluster in
+use, so verify.yml leaves it out). Prints one JSON object; exits 1 when any check fails.
 """
 
 import json
@@ -58,9 +58,9 @@ def installed_packages():
     return packages
 
 
-def version_mismatches(client, workers):
-    """['<process>: <package> <its version> (client: <version>)', ...] for every difference."""
-    mine = installed_packages()
+def version_mismatches(client, workers, mine):
+    """['<process>: <package> <its version> (client: <version>)', ...] for every difference
+    from mine, this client's installed_packages()."""
     theirs = {"scheduler": client.run_on_scheduler(installed_packages)}
     for address, packages in client.run(installed_packages).items():
         theirs[f"worker {workers[address].get('name', address)}"] = packages
@@ -112,7 +112,7 @@ def main(argv):
     mine = installed_packages()
     report["versions"] = {name: mine.get(name) for name in ("python", "dask", "distributed")}
     report["packages_compared"] = len(mine)
-    report["version_mismatches"] = version_mismatches(client, workers)
+    report["version_mismatches"] = version_mismatches(client, workers, mine)
     checks["versions_match"] = not report["version_mismatches"]
 
     if restart:

@@ -17,7 +17,6 @@ import sys
 from importlib.metadata import PackageNotFoundError, distributions, requires, version
 
 
-
 def installed_version(name):
     try:
         return version(name)
