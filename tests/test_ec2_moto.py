@@ -359,3 +359,40 @@ def test_every_resource_carries_the_cluster_and_user_tags(moto):
     assert rc == 0, output[-3000:]
     left = tagged_resources(moto)
     assert [resource for resource in created if resource in left and resource[0] not in ("volume", "network interface")] == []
+
+
+def shutdown_behaviors(moto, instances):
+    ec2 = client(moto)
+    return {instance["InstanceId"]: ec2.describe_instance_attribute(
+        InstanceId=instance["InstanceId"], Attribute="instanceInitiatedShutdownBehavior")[
+        "InstanceInitiatedShutdownBehavior"]["Value"] for instance in instances}
+
+
+def test_instances_the_idle_guard_stopped_are_started_again_not_replaced(moto):
+    """The idle guard powers the nodes off and EC2 stops them (cloud_ec2_shutdown_behavior stop);
+    the next provisioning starts those same instances instead of launching others, and a
+    changed behaviour reaches the instances that exist."""
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
+                          cluster="idle")
+    assert rc == 0, output[-3000:]
+    instances = [instance for group in cluster_instances(moto, "idle").values() for instance in group]
+    ids = {instance["InstanceId"] for instance in instances}
+    assert len(ids) == 2
+    assert set(shutdown_behaviors(moto, instances).values()) == {"stop"}
+
+    ec2 = client(moto)
+    ec2.stop_instances(InstanceIds=sorted(ids))
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
+                          "-e", "cloud_ec2_shutdown_behavior=terminate", cluster="idle")
+    assert rc == 0, output[-3000:]
+    assert "cloud_ec2 : Start the cluster's stopped instances" in changed_tasks(output)["localhost"]
+    after = [instance for group in cluster_instances(moto, "idle").values() for instance in group]
+    assert {instance["InstanceId"]: instance["State"]["Name"] for instance in after} == dict.fromkeys(ids, "running")
+    assert set(shutdown_behaviors(moto, after).values()) == {"terminate"}
+
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
+                          "-e", "cloud_ec2_shutdown_behavior=terminate", cluster="idle")
+    assert rc == 0, output[-3000:]
+    assert changed_tasks(output) == {}
+    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="idle")
+    assert rc == 0, output[-3000:]
