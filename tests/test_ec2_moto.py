@@ -379,6 +379,7 @@ def test_instances_the_idle_guard_stopped_are_started_again_not_replaced(moto):
     ids = {instance["InstanceId"] for instance in instances}
     assert len(ids) == 2
     assert set(shutdown_behaviors(moto, instances).values()) == {"stop"}
+    assert jupyter_rules(moto, "idle") == []
 
     ec2 = client(moto)
     ec2.stop_instances(InstanceIds=sorted(ids))
@@ -395,4 +396,23 @@ def test_instances_the_idle_guard_stopped_are_started_again_not_replaced(moto):
     assert rc == 0, output[-3000:]
     assert changed_tasks(output) == {}
     rc, output = playbook(moto, "playbooks/teardown.yml", cluster="idle")
+    assert rc == 0, output[-3000:]
+
+
+def jupyter_rules(moto, cluster):
+    """The security group's admissions of dask_client_jupyter_port (8888): [(port, CIDRs)]."""
+    group = client(moto).describe_security_groups(GroupNames=[f"dask-{cluster}"])["SecurityGroups"][0]
+    return [(rule["FromPort"], sorted(cidr["CidrIp"] for cidr in rule["IpRanges"]))
+            for rule in group["IpPermissions"] if rule.get("FromPort") == 8888]
+
+
+def test_jupyterlab_is_reachable_from_the_admins_only_and_only_while_on(moto):
+    """dask_client_jupyter opens 8888 to dask_admin_cidrs in the cluster's group (the
+    controller's checks pass before the scheduler exists); a cluster without it has no such rule
+    (test_instances_the_idle_guard_stopped_are_started_again_not_replaced)."""
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_jupyter=true",
+                          cluster="notebook")
+    assert rc == 0, output[-3000:]
+    assert jupyter_rules(moto, "notebook") == [(8888, sorted(KNOBS["dask_admin_cidrs"]))]
+    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="notebook")
     assert rc == 0, output[-3000:]

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import browser
+import jupyter_checks
 from playbook_output import changed_tasks, recap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,8 +249,10 @@ def test_containers_carry_the_labels_and_publish_on_loopback_only(cluster):
                            check=True).stdout.split("\n")
     bindings = sorted(line for line in ports if line)
     assert bindings == ["8786/tcp -> 127.0.0.1:8786", "8787/tcp -> 127.0.0.1:8787"]
-    for worker in (f"{CLUSTER}-worker-1", f"{CLUSTER}-client-1"):
-        assert subprocess.run(["docker", "port", worker], capture_output=True, text=True).stdout.strip() == ""
+    assert subprocess.run(["docker", "port", f"{CLUSTER}-worker-1"], capture_output=True, text=True).stdout.strip() == ""
+    # The first client publishes JupyterLab (dask_client_jupyter is on in inventory/local).
+    client = subprocess.run(["docker", "port", f"{CLUSTER}-client-1"], capture_output=True, text=True, check=True)
+    assert client.stdout.strip() == "8888/tcp -> 127.0.0.1:8888"
 
 
 def test_walkthrough_from_the_client_container(cluster):
@@ -278,41 +282,65 @@ def test_walkthrough_from_this_machine_through_loopback(cluster):
 
 
 def test_dashboard_renders_in_headless_chromium_without_errors(cluster, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # The dashboard is HTTPS with the cluster CA: this browser trusts that CA (and only for
-    # this test: Chromium reads $HOME/.pki/nssdb, here a temporary HOME).
-    nssdb = tmp_path / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True)
-    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "dask-it CA", "-t", "C,,",
-                    "-i", str(OPERATOR.parent / "ca.pem")], check=True)
-    service = Service("/usr/bin/chromedriver", env=dict(os.environ, HOME=str(tmp_path)))
-    driver = webdriver.Chrome(service=service, options=options)
-    try:
+    with browser.chromium(OPERATOR.parent / "ca.pem", tmp_path) as driver:
         driver.get("https://127.0.0.1:8787/status")
         # Bokeh has rendered when canvases exist; Bokeh 3 draws them inside shadow roots.
         WebDriverWait(driver, 60).until(lambda d: d.execute_script(CANVASES_IN_SHADOW_DOM) > 0)
         time.sleep(2)  # let the periodic updates run once
         SCREENSHOT.parent.mkdir(exist_ok=True)
         assert driver.save_screenshot(str(SCREENSHOT))
-        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-        title = driver.title
-    finally:
-        driver.quit()
+        errors, title = browser.console_errors(driver), driver.title
     assert errors == []
     assert "Dask" in title
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+JUPYTER_URL = "https://127.0.0.1:8888"
+JUPYTER_TOKEN = OPERATOR.parent / "jupyter-token"
+JUPYTER_SCREENSHOT = ROOT / "build" / "jupyter-lab.png"
+
+
+def test_jupyter_refuses_requests_without_its_token_and_answers_with_it(cluster):
+    ca, token = OPERATOR.parent / "ca.pem", jupyter_checks.read_token(JUPYTER_TOKEN)
+    assert oct(JUPYTER_TOKEN.stat().st_mode & 0o777) == "0o600"
+    assert jupyter_checks.api_status(JUPYTER_URL, ca)[0] in (401, 403)
+    assert jupyter_checks.api_status(JUPYTER_URL, ca, token="not-the-token")[0] in (401, 403)
+    status, body = jupyter_checks.api_status(JUPYTER_URL, ca, token=token)
+    assert status == 200 and "started" in body
+    # The token reaches the server through a file only: not in the unit, nor in any argument,
+    # nor in what the run that made it printed.
+    assert token not in cluster["first_run"].stdout + cluster["first_run"].stderr
+    client = f"{CLUSTER}-client-1"
+    assert token not in in_container(client, "systemctl", "cat", "dask-jupyter.service").stdout
+    assert token not in in_container(client, "ps", "-eo", "args").stdout
+    assert in_container(client, "stat", "-c", "%U:%G %a", "/etc/dask/jupyter/token").stdout.split() == ["root:dask", "640"]
+
+
+def test_jupyterlab_opens_in_headless_chromium_without_errors(cluster, tmp_path):
+    url = f"{JUPYTER_URL}/lab?token={jupyter_checks.read_token(JUPYTER_TOKEN)}"
+    errors, panes, title = jupyter_checks.open_lab_in_chromium(url, OPERATOR.parent / "ca.pem", JUPYTER_SCREENSHOT,
+                                                               tmp_path)
+    assert errors == []
+    assert "JupyterLab" in title
+    # dask-labextension found the scheduler's dashboard at its default URL.
+    assert "Task Stream" in panes, panes
+    assert JUPYTER_SCREENSHOT.stat().st_size > 10_000
+
+
+def test_a_notebook_in_jupyter_computes_on_the_cluster(cluster):
+    """Cells run by a kernel of the service itself (its sandbox, its account): Client() with no
+    arguments is this cluster, and a dask.array sum runs on its workers."""
+    result = jupyter_checks.run_cells(CLIENT_PYTHON, JUPYTER_URL, OPERATOR.parent / "ca.pem", JUPYTER_TOKEN, [
+        "from distributed import Client\nimport dask.array as da\nclient = Client()",
+        "print(da.ones((2000, 2000), chunks=(500, 500)).sum().compute())",
+        "print(len(client.scheduler_info()['workers']), client.submit(lambda: __import__('socket').gethostname()).result())",
+    ])
+    assert result["errors"] == []
+    total, summary = result["outputs"][0].strip(), result["outputs"][1].split()
+    assert total == "4000000.0"
+    assert summary[0] == "2" and "-worker-" in summary[1], summary
 
 
 def test_extra_packages_reach_every_node_run_in_the_worker_service_and_go_when_removed(cluster):
@@ -486,6 +514,79 @@ def test_scaling_down_retires_the_leaving_worker_and_keeps_its_results(cluster):
     assert not changed.get(f"{CLUSTER}-worker-1") and not changed.get(f"{CLUSTER}-worker-2"), changed
     scraped = scraped_prometheus_targets()
     assert len(scraped["worker"]) == 2 and all(scraped["worker"].values()), scraped
+
+
+IDLE_SHUTDOWN = "1m"
+# Long enough for site.yml to start the stopped containers and reach its walkthrough client.
+IDLE_BOOT_GRACE = "3m"
+IDLE_VARS = ["-e", f"dask_cluster_idle_shutdown={IDLE_SHUTDOWN}", "-e", f"dask_cluster_idle_boot_grace={IDLE_BOOT_GRACE}"]
+# A client that stays connected for a while, then leaves a task running behind it.
+IDLE_HOLDER = """
+import sys, time
+from distributed import Client, fire_and_forget
+client = Client(timeout="30s")
+print("connected", flush=True)
+sys.stdin.readline()
+fire_and_forget(client.submit(time.sleep, float(sys.argv[1]), pure=False))
+time.sleep(2)  # the scheduler has the task before the client leaves
+client.close()
+print("left", flush=True)
+"""
+
+
+def container_states():
+    """{container: (status, restart policy)} of every container of the cluster, running or not."""
+    names = cluster_containers()
+    lines = docker_lines("inspect", "-f", "{{.Name}}={{.State.Status}},{{.HostConfig.RestartPolicy.Name}}", *names)
+    return {line.split("=")[0].lstrip("/"): tuple(line.split("=")[1].split(",")) for line in lines}
+
+
+def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
+    """With dask_cluster_idle_shutdown at 1m: a connected client keeps every node up past the
+    minute, so does a task running after its client left; once it ends (and the boot grace is
+    over), every container stops within the minute plus one, and stays (not removed);
+    scripts/cluster up starts them, verifies, and prints the Jupyter URL."""
+    result, _ = ansible_playbook("site.yml", *IDLE_VARS)
+    assert result.returncode == 0, result.stdout[-6000:]
+    nodes = sorted(cluster_containers())
+    assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
+    task_seconds = 75
+    holder = subprocess.Popen([str(CLIENT_PYTHON), "-c", IDLE_HOLDER, str(task_seconds)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    try:
+        assert holder.stdout.readline().strip() == "connected", holder.stderr.read()[-2000:]
+        time.sleep(80)  # the guard's minute, and the scheduler's two looks more
+        with_client = container_states()
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "left", holder.stderr.read()[-2000:]
+        task_ends = time.monotonic() + task_seconds - 2
+    finally:
+        holder.kill()
+        holder.wait()
+    assert with_client == dict.fromkeys(nodes, ("running", "on-failure")), with_client
+    time.sleep(task_seconds - 10)
+    with_task = container_states()
+    assert with_task == dict.fromkeys(nodes, ("running", "on-failure")), with_task
+    deadline = task_ends + 60 + 60
+    while time.monotonic() < deadline and any(state != "exited" for state, _ in container_states().values()):
+        time.sleep(5)
+    stopped_after = time.monotonic() - task_ends
+    print(f"\nidle guard at {IDLE_SHUTDOWN}: every node stopped {stopped_after:.0f} s after the last task")
+    assert container_states() == dict.fromkeys(nodes, ("exited", "on-failure"))
+
+    # As the runbook says: scripts/cluster up (bootstrap, then site.yml) brings it back.
+    started = time.monotonic()
+    result = subprocess.run([str(ROOT / "scripts" / "cluster"), "up", *IDLE_VARS], cwd=ROOT, capture_output=True,
+                            text=True, timeout=1800, env=dict(os.environ, ANSIBLE_NOCOLOR="1", DASK_CLUSTER_NAME=CLUSTER))
+    print(f"scripts/cluster up on the stopped cluster: {time.monotonic() - started:.0f} s")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "Check that every worker is connected" in result.stdout
+    assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
+    # It prints where JupyterLab is, with its token.
+    token = jupyter_checks.read_token(JUPYTER_TOKEN)
+    assert f"Jupyter:    {JUPYTER_URL}/lab?token={token}" in result.stdout, result.stdout[-1500:]
 
 
 def test_teardown_removes_everything_and_is_idempotent(cluster):

@@ -13,8 +13,9 @@ saw in a state file under /run (so a boot starts the count afresh), and decides:
   but no node computes without a scheduler: out of reach for the whole period, power off too.
 
 Any other mix restarts both counts. A node never powers off within --boot-grace seconds of
-its first look since boot, so that site.yml can start a stopped cluster and configure it. The scheduler's own node waits --last seconds more, so
-that the other nodes see it idle before it goes. Standard library only: it runs with the
+its first look since boot, so that site.yml can start a stopped cluster and configure it.
+The scheduler's own node waits --last seconds more, so that the other nodes see it idle
+before it goes. Standard library only: it runs with the
 system Python, whatever state the Dask environment is in.
 """
 
@@ -88,7 +89,7 @@ def main():
     parser.add_argument("--ca-file", default=None)
     parser.add_argument("--idle-seconds", type=float, required=True)
     parser.add_argument("--last", type=float, default=0.0, help="seconds more to wait on the scheduler's node")
-    parser.add_argument("--boot-grace", type=float, default=300.0,
+    parser.add_argument("--boot-grace", type=float, default=0.0,
                         help="never power off sooner after the first look since boot (site.yml brings a stopped cluster back)")
     parser.add_argument("--state-file", required=True)
     parser.add_argument("--timeout", type=float, default=5.0)
