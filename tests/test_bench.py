@@ -110,3 +110,14 @@ def test_report_redraws_the_table_from_a_saved_run(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "| cold, 2 workers | 53 |" in result.stdout
+
+
+def test_table_shows_the_plain_cold_run_the_bake_and_the_added_worker_in_order():
+    run = {"workers": 2, "seconds": 53.0, "phases": bench.phases(OUTPUT, 53.0),
+           "before": {"loadavg": [1.5, 1, 1]}, "after": {"loadavg": [2.5, 1, 1]}}
+    results = {"cold_plain": dict(run, seconds=180.0, baked=False), "bake": dict(run, seconds=90.0, baked_now=True),
+               "sweep": [dict(run, baked=True)], "second": dict(run, seconds=20.0),
+               "add_worker": dict(run, seconds=40.0, workers=3)}
+    labels = [line.split(" | ")[0].lstrip("| ") for line in bench.table(results).splitlines() if line.startswith("| ")]
+    assert labels[2:] == ["cold, 2 workers, plain image", "playbooks/image.yml, bake", "cold, 2 workers, baked image",
+                          "second run, 2 workers (changed=0)", "add one worker, 2 -> 3, baked image"]

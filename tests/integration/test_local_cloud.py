@@ -135,20 +135,43 @@ def upgrade_watched():
     return result, seconds, samples
 
 
+def image_digest(image):
+    return docker_lines("image", "inspect", "-f", "{{index .Config.Labels \"dask.image.digest\"}}", image)[0]
+
+
+def baked_images():
+    """{image: digest} of the node images this test's cluster baked (playbooks/image.yml)."""
+    lines = docker_lines("image", "ls", "--filter", f"label=dask.image.baked-by={CLUSTER}",
+                         "--format", "{{.Repository}}:{{.Tag}}")
+    return {image: image_digest(image) for image in lines}
+
+
+def node_images():
+    """{container: the image it was made from} of the cluster's containers."""
+    return {name: docker_lines("inspect", "-f", "{{.Config.Image}}", name)[0] for name in cluster_containers()}
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    ansible_playbook("playbooks/teardown.yml")  # leftovers of an interrupted run
+    ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")  # leftovers of an interrupted run
+    # As scripts/cluster up does: bake the image of this run's environment, then site.yml.
+    bake, bake_seconds = ansible_playbook("playbooks/image.yml", "-e", previous_release_vars())
+    print(f"\nimage.yml, bake (Dask {PREVIOUS_PINS[-1]}): {bake_seconds:.0f} s")
+    assert bake.returncode == 0, bake.stdout[-6000:] + bake.stderr[-3000:]
+    baked = baked_images()
     result, seconds = ansible_playbook("site.yml", "-e", previous_release_vars())
-    print(f"\nlocal site.yml, cold (Dask {PREVIOUS_PINS[-1]}): {seconds:.0f} s")
+    print(f"local site.yml, cold from the baked image (Dask {PREVIOUS_PINS[-1]}): {seconds:.0f} s")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    first_images = node_images()
     extras_before_upgrade = imports_in_every_node(IMPORT_EXTRAS)
     workloads = workloads_on_every_worker()
     drift = smoke_test_with_one_package_missing_on_a_worker()
     upgrade, upgrade_seconds, samples = upgrade_watched()
     print(f"upgrade.yml: {upgrade_seconds:.0f} s")
     yield {"first_run": result, "first_seconds": seconds, "upgrade": upgrade, "version_samples": samples,
-           "extras_before_upgrade": extras_before_upgrade, "workloads": workloads, "drift": drift}
-    result, _ = ansible_playbook("playbooks/teardown.yml")
+           "extras_before_upgrade": extras_before_upgrade, "workloads": workloads, "drift": drift,
+           "bake": bake, "baked": baked, "first_images": first_images}
+    result, _ = ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")
     assert result.returncode == 0, result.stdout[-3000:]
 
 
@@ -228,6 +251,28 @@ def test_upgrade_moves_every_process_to_the_pins_and_never_mixes_versions(cluste
     last_old = max(s["t"] for s in up if s["scheduler"] == previous)
     first_new = min(s["t"] for s in up if s["scheduler"] == current and len(s["workers"]) == 2)
     print(f"\nupgrade: compute paused {first_new - last_old:.0f} s ({previous} -> {current})")
+
+
+INSTALL_TASKS = ("base : Install the base packages", "ssh_keys : Install the SSH server and client",
+                 "dask_env : Install the locked packages")
+
+
+def test_the_cold_run_starts_every_node_from_the_baked_image_which_installs_nothing(cluster):
+    assert cluster["bake"].returncode == 0 and "Commit the builder as the image" in cluster["bake"].stdout
+    assert len(cluster["baked"]) == 1, cluster["baked"]
+    [(image, digest)] = cluster["baked"].items()
+    assert len(digest) == 64 and image.endswith(digest[:16])
+    assert set(cluster["first_images"].values()) == {image} and len(cluster["first_images"]) == 4
+    # The builder is gone, and the nodes installed nothing: it is all in the image.
+    assert f"{CLUSTER}-image-builder" not in docker_lines("ps", "-a", "--format", "{{.Names}}")
+    installs = {host: [task for task in tasks if task in INSTALL_TASKS]
+                for host, tasks in changed_tasks(cluster["first_run"].stdout).items()}
+    assert all(tasks == [] for tasks in installs.values()), installs
+    # Nothing that must be a machine's own came with the image.
+    host_keys = {node: in_container(node, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
+                 for node in cluster["first_images"]}
+    machine_ids = {node: in_container(node, "cat", "/etc/machine-id").stdout.strip() for node in cluster["first_images"]}
+    assert len(set(host_keys.values())) == 4 and len(set(machine_ids.values())) == 4, (host_keys, machine_ids)
 
 
 def test_first_run_configured_every_role(cluster):
@@ -453,12 +498,26 @@ def test_scaling_up_adds_a_worker_and_restarts_nothing(cluster):
     services = {f"{CLUSTER}-scheduler": "dask-scheduler", f"{CLUSTER}-worker-1": "dask-worker",
                 f"{CLUSTER}-worker-2": "dask-worker"}
     before = {node: unit_state(node, unit) for node, unit in services.items()}
+    images_before = node_images()
+    # The cluster now runs the role's pins: the image baked for the older ones is not theirs,
+    # so image.yml bakes another (scripts/cluster up runs it first, too), unless a cluster
+    # with the same environment baked it already.
+    bake, bake_seconds = ansible_playbook("playbooks/image.yml")
+    print(f"\nimage.yml for the role's pins: {bake_seconds:.0f} s")
+    assert bake.returncode == 0, bake.stdout[-6000:]
     result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=3",
                                        "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
-    print(f"\nscale up 2 -> 3 workers: {seconds:.0f} s")
+    print(f"scale up 2 -> 3 workers: {seconds:.0f} s")
     assert result.returncode == 0, result.stdout[-6000:]
     changed = changed_tasks(result.stdout)
     assert changed[f"{CLUSTER}-worker-3"]
+    # The new worker comes from the image of the new pins and installs nothing; the others
+    # keep theirs.
+    images = node_images()
+    new_image = images.pop(f"{CLUSTER}-worker-3")
+    assert images == images_before
+    assert len(image_digest(new_image)) == 64 and image_digest(new_image) not in cluster["baked"].values(), new_image
+    assert [task for task in changed[f"{CLUSTER}-worker-3"] if task in INSTALL_TASKS] == []
     # The nodes that were there change nothing but the client's list of trusted SSH host keys
     # (it gained the new worker's), and their services keep running as they were.
     assert {host: tasks for host, tasks in changed.items() if host not in ("localhost", f"{CLUSTER}-worker-3")} == {
@@ -590,10 +649,12 @@ def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
 
 
 def test_teardown_removes_everything_and_is_idempotent(cluster):
-    result, _ = ansible_playbook("playbooks/teardown.yml")
+    assert baked_images()
+    result, _ = ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")
     assert result.returncode == 0, result.stdout[-3000:]
     assert cluster_containers() == []
     assert cluster_networks() == []
-    result, _ = ansible_playbook("playbooks/teardown.yml")
+    assert baked_images() == {}
+    result, _ = ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")
     assert result.returncode == 0
     assert recap(result.stdout)["localhost"]["changed"] == 0

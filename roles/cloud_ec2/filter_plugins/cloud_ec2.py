@@ -1,6 +1,7 @@
 """Checks of the EC2 settings that a pattern cannot make: an OpenSSH public key whose body
 really is a key of the type its prefix names, IPv4 CIDRs (host bits, containment, size), and
-the user's tags (cloud_ec2_tags) against the role's own tags and AWS's limits.
+the user's tags (cloud_ec2_tags) against the role's own tags and AWS's limits; and the size
+of an AMI's root snapshot, which the root volume of an instance launched from it may not undercut.
 ansible.utils' ipaddr filters would do the CIDR part, but they need netaddr, which the
 controller does not have; Python's ipaddress does it with nothing to install.
 
@@ -178,6 +179,18 @@ def tag_strings(value):
     return {str(key): str(item) for key, item in value.items()}
 
 
+def root_snapshot_size(image):
+    """GiB of the root snapshot of image (an ec2_ami_info entry), 0 when it shows none."""
+    if not isinstance(image, dict):
+        return 0
+    for mapping in image.get("block_device_mappings") or []:
+        if isinstance(mapping, dict) and mapping.get("device_name") == image.get("root_device_name"):
+            size = (mapping.get("ebs") or {}).get("volume_size")
+            if isinstance(size, int):
+                return size
+    return 0
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -188,4 +201,5 @@ class FilterModule:
             "cloud_ec2_cidr_within": cidr_within,
             "cloud_ec2_tag_problems": tag_problems,
             "cloud_ec2_tag_strings": tag_strings,
+            "cloud_ec2_root_snapshot_size": root_snapshot_size,
         }
