@@ -11,11 +11,21 @@ def recap(output):
 
 def changed_tasks(output):
     """{host: [task name, ...]} of the tasks that reported changed, from ansible-playbook output."""
+    return tasks_with_status(output, "changed")
+
+
+def run_tasks(output):
+    """{host: [task name, ...]} of the tasks that ran on each host (ok or changed)."""
+    return tasks_with_status(output, "ok", "changed")
+
+
+def tasks_with_status(output, *statuses):
     tasks, task = {}, None
+    status = "|".join(statuses)
     for line in output.splitlines():
         if match := re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\] \**$", line):
             task = match.group(1)
-        elif match := re.match(r"^changed: \[([^\]\s]+)", line):
+        elif match := re.match(rf"^(?:{status}): \[([^\]\s]+)", line):
             tasks.setdefault(match.group(1), [])
             if task not in tasks[match.group(1)]:
                 tasks[match.group(1)].append(task)

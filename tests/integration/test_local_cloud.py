@@ -17,7 +17,7 @@ import yaml
 
 import browser
 import jupyter_checks
-from playbook_output import changed_tasks, recap
+from playbook_output import changed_tasks, recap, run_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -494,7 +494,13 @@ def scraped_prometheus_targets():
     return scraped
 
 
-def test_scaling_up_adds_a_worker_and_restarts_nothing(cluster):
+# A setting of the clients only, given with the scale-up: the client is configured again, the
+# scheduler and the workers are not (their settings did not change).
+CLIENT_TIMEOUT = {"dask_client_config": {"distributed": {"comm": {"timeouts": {"connect": "45s"}}}}}
+CONFIGURING_ROLES = ("base", "dask_env", "dask_tls", "dask_scheduler", "dask_worker", "dask_client")
+
+
+def test_scaling_up_configures_the_new_worker_and_the_changed_client_only(cluster):
     services = {f"{CLUSTER}-scheduler": "dask-scheduler", f"{CLUSTER}-worker-1": "dask-worker",
                 f"{CLUSTER}-worker-2": "dask-worker"}
     before = {node: unit_state(node, unit) for node, unit in services.items()}
@@ -505,7 +511,7 @@ def test_scaling_up_adds_a_worker_and_restarts_nothing(cluster):
     bake, bake_seconds = ansible_playbook("playbooks/image.yml")
     print(f"\nimage.yml for the role's pins: {bake_seconds:.0f} s")
     assert bake.returncode == 0, bake.stdout[-6000:]
-    result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=3",
+    result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=3", "-e", json.dumps(CLIENT_TIMEOUT),
                                        "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
     print(f"scale up 2 -> 3 workers: {seconds:.0f} s")
     assert result.returncode == 0, result.stdout[-6000:]
@@ -518,10 +524,18 @@ def test_scaling_up_adds_a_worker_and_restarts_nothing(cluster):
     assert images == images_before
     assert len(image_digest(new_image)) == 64 and image_digest(new_image) not in cluster["baked"].values(), new_image
     assert [task for task in changed[f"{CLUSTER}-worker-3"] if task in INSTALL_TASKS] == []
-    # The nodes that were there change nothing but the client's list of trusted SSH host keys
-    # (it gained the new worker's), and their services keep running as they were.
+    # The scheduler and the old workers ran no configuring role at all; the client ran them
+    # all (its setting changed), and changed its client configuration and its list of trusted
+    # SSH host keys (it gained the new worker's). Services keep running as they were.
+    ran = run_tasks(result.stdout)
+    configuring = {host: [task for task in ran[host] if task.split(" : ")[0] in CONFIGURING_ROLES] for host in services}
+    assert configuring == {host: [] for host in services}, configuring
+    assert "base : Install the base packages" in ran[f"{CLUSTER}-client-1"]
     assert {host: tasks for host, tasks in changed.items() if host not in ("localhost", f"{CLUSTER}-worker-3")} == {
-        f"{CLUSTER}-client-1": ["ssh_keys : Trust the cluster's host keys on client nodes"]}, changed
+        f"{CLUSTER}-client-1": ["ssh_keys : Trust the cluster's host keys on client nodes",
+                                "dask_client : Point clients at the cluster's scheduler",
+                                "dask_cluster : Record what this node is configured from"]}, changed
+    assert "45s" in in_container(f"{CLUSTER}-client-1", "cat", "/etc/dask/client.yaml").stdout
     assert {node: unit_state(node, unit) for node, unit in services.items()} == before
     assert "Check that every worker is connected" in result.stdout  # verify.yml counted 3
     # The Prometheus targets follow: the scheduler and 3 workers, each serving Dask metrics.
@@ -548,6 +562,8 @@ print(json.dumps({"values": client.gather(futures), "holders": sorted({h for hs 
 
 def test_scaling_down_retires_the_leaving_worker_and_keeps_its_results(cluster):
     leaving = f"{CLUSTER}-worker-3"
+    # Drift on a node: a run that adds no machine configures every node and puts it back.
+    in_container(f"{CLUSTER}-client-1", "rm", "/usr/local/bin/dask-smoke-test")
     holder = subprocess.Popen([str(CLIENT_PYTHON), "-c", HOLDER, leaving], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
@@ -573,6 +589,10 @@ def test_scaling_down_retires_the_leaving_worker_and_keeps_its_results(cluster):
     assert not changed.get(f"{CLUSTER}-worker-1") and not changed.get(f"{CLUSTER}-worker-2"), changed
     scraped = scraped_prometheus_targets()
     assert len(scraped["worker"]) == 2 and all(scraped["worker"].values()), scraped
+    # The client is back to the inventory's settings, its deleted script put back.
+    assert "dask_client : Install dask-smoke-test" in changed[f"{CLUSTER}-client-1"], changed
+    assert in_container(f"{CLUSTER}-client-1", "test", "-x", "/usr/local/bin/dask-smoke-test").returncode == 0
+    assert "45s" not in in_container(f"{CLUSTER}-client-1", "cat", "/etc/dask/client.yaml").stdout
 
 
 IDLE_SHUTDOWN = "1m"

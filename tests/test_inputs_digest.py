@@ -1,6 +1,7 @@
-"""roles/dask_image/files/image_digest.py, which names a baked node image by its inputs: the
-same inputs give the same digest; a changed task, template, lock or setting gives another;
-what does not reach a node (a README, compiled Python) does not count."""
+"""roles/dask_cluster/files/inputs_digest.py, which names a baked node image (and what a node was
+last configured from) by its inputs: the same inputs give the same digest; a changed task,
+template, lock or setting gives another; what does not reach a node (a README, compiled Python)
+does not count."""
 import json
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 
 from conftest import ROOT
 
-SCRIPT = ROOT / "roles" / "dask_image" / "files" / "image_digest.py"
+SCRIPT = ROOT / "roles" / "dask_cluster" / "files" / "inputs_digest.py"
 
 
 def digest(inputs, *paths):
@@ -72,3 +73,44 @@ def test_a_missing_path_is_an_error_not_a_digest(tmp_path):
     result = subprocess.run([sys.executable, "-c", SCRIPT.read_text()], capture_output=True, text=True,
                             input=json.dumps({"inputs": {}, "paths": [str(tmp_path / "absent")]}))
     assert result.returncode != 0 and "does not exist" in result.stderr
+
+
+# What a node is configured from (roles/dask_cluster/tasks/scope.yml): one digest per node.
+OPTIONS = [{"argument_specs": {"main": {"options": {
+    "dask_cluster_scheduler_port": {"type": "int", "default": 8786},
+    "dask_cluster_tls_enabled": {"type": "bool", "default": True},
+    "dask_worker_nthreads": {"type": "int", "default": 0},
+    "dask_client_config": {"type": "dict", "default": {}},
+}}}}]
+GROUPS = {"scheduler": ["dask_scheduler"], "worker": ["dask_workers"], "client": ["dask_clients"]}
+
+
+def node_digests(role, nodes):
+    result = subprocess.run([sys.executable, "-c", SCRIPT.read_text()], capture_output=True, text=True,
+                            input=json.dumps({"inputs": {}, "paths": [str(role)], "options": OPTIONS,
+                                              "nodes": nodes, "groups": GROUPS}))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_setting_given_as_its_default_or_as_a_string_digests_as_unset(role_and_lock):
+    role, _ = role_and_lock
+    unset = node_digests(role, {host: {} for host in GROUPS})
+    given = node_digests(role, {host: {"dask_cluster_scheduler_port": "8786", "dask_cluster_tls_enabled": "true",
+                                       "dask_worker_count": "5", "dask_prometheus_file_sd_dir": "/tmp/p"}
+                                for host in GROUPS})
+    assert given == unset and len(set(unset.values())) == 1
+    # Changed for real: every node's digest changes.
+    other_port = node_digests(role, {host: {"dask_cluster_scheduler_port": "8790"} for host in GROUPS})
+    assert all(other_port[host] != unset[host] for host in GROUPS)
+
+
+def test_a_setting_of_one_group_changes_only_that_groups_digest(role_and_lock):
+    role, _ = role_and_lock
+    unset = node_digests(role, {host: {} for host in GROUPS})
+    client_setting = {"dask_client_config": {"distributed": {"comm": {"timeouts": {"connect": "45s"}}}}}
+    changed = node_digests(role, {host: dict(client_setting) for host in GROUPS})
+    assert changed["client"] != unset["client"]
+    assert changed["worker"] == unset["worker"] and changed["scheduler"] == unset["scheduler"]
+    threads = node_digests(role, {host: {"dask_worker_nthreads": 2} for host in GROUPS})
+    assert threads["worker"] != unset["worker"] and threads["client"] == unset["client"]
