@@ -114,3 +114,25 @@ def test_a_setting_of_one_group_changes_only_that_groups_digest(role_and_lock):
     assert changed["worker"] == unset["worker"] and changed["scheduler"] == unset["scheduler"]
     threads = node_digests(role, {host: {"dask_worker_nthreads": 2} for host in GROUPS})
     assert threads["worker"] != unset["worker"] and threads["client"] == unset["client"]
+
+
+def test_a_nodes_settings_are_read_by_name_and_nothing_else_is_read():
+    """roles/dask_cluster/filter_plugins/variables.py's dask_cluster_settings, which feeds the
+    node digests: a variable of another kind that cannot be read (templated) stops nothing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "dask_cluster_variables", ROOT / "roles" / "dask_cluster" / "filter_plugins" / "variables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class HostVars(dict):
+        def __getitem__(self, name):
+            if name == "my_data_dir":
+                raise AssertionError("read a variable that is not a setting")
+            return super().__getitem__(name)
+
+    variables = HostVars(dask_worker_nthreads=2, base_extra_packages=["htop"], my_data_dir="{{ undefined }}",
+                         ansible_host="10.0.0.7", _dask_cluster_node_valid=True)
+    assert module.dask_cluster_settings(variables, "^(dask|base|ssh_keys|conda)_") == {
+        "dask_worker_nthreads": 2, "base_extra_packages": ["htop"]}

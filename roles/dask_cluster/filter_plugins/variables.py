@@ -1,5 +1,5 @@
 """Find settings that no role declares: a misspelled knob (dask_worker_cont=4) is otherwise
-accepted silently and the real one keeps its default."""
+accepted silently and the real one keeps its default. And read a node's settings by name."""
 
 import difflib
 import re
@@ -22,6 +22,15 @@ def dask_cluster_unknown_variables(names, argument_specs, prefixes):
     return messages
 
 
+def dask_cluster_settings(variables, pattern):
+    """{name: value} of the variables (a host's hostvars) whose names match pattern. Only those
+    values are read, so a variable of another kind that cannot be templated in hostvars (one
+    that reads a role's default, say) does not stop the run."""
+    matcher = re.compile(pattern)
+    return {name: variables[name] for name in variables if matcher.match(name)}
+
+
 class FilterModule:
     def filters(self):
-        return {"dask_cluster_unknown_variables": dask_cluster_unknown_variables}
+        return {"dask_cluster_unknown_variables": dask_cluster_unknown_variables,
+                "dask_cluster_settings": dask_cluster_settings}
