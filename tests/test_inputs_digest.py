@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from conftest import ROOT
 
@@ -83,12 +84,16 @@ OPTIONS = [{"argument_specs": {"main": {"options": {
     "dask_client_config": {"type": "dict", "default": {}},
 }}}}]
 GROUPS = {"scheduler": ["dask_scheduler"], "worker": ["dask_workers"], "client": ["dask_clients"]}
+# Which group runs which role: dask_cluster's own list, as scope.yml passes it.
+ROLE_GROUPS = yaml.safe_load((ROOT / "roles" / "dask_cluster" / "vars" / "main.yml").read_text())[
+    "_dask_cluster_checked_roles"]
 
 
 def node_digests(role, nodes):
     result = subprocess.run([sys.executable, "-c", SCRIPT.read_text()], capture_output=True, text=True,
                             input=json.dumps({"inputs": {}, "paths": [str(role)], "options": OPTIONS,
-                                              "nodes": nodes, "groups": GROUPS}))
+                                              "nodes": nodes, "groups": GROUPS,
+                                              "role_groups": ROLE_GROUPS}))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

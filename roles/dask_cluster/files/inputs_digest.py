@@ -8,10 +8,11 @@ the paths (a role's directory, a lock file), each by its path relative to the pa
 found under and its bytes. READMEs and compiled Python leave it unchanged: they do not change
 what a node gets. The same inputs and files give the same digest on any machine.
 
-With "nodes": {HOST: {SETTING: VALUE}}, "groups": {HOST: [GROUP, ...]} and "options" (the
-roles' argument specs, as parsed), it prints {HOST: digest} instead: that digest and each
-node's settings, read as their specs type them, without those equal to their role's default
-and those of a role the node does not run. So a setting given as a string on the command
+With "nodes": {HOST: {SETTING: VALUE}}, "groups": {HOST: [GROUP, ...]}, "options" (the
+roles' argument specs, as parsed) and "role_groups" ([{"role": ROLE, "group": GROUP}, ...]:
+dask_cluster's _dask_cluster_checked_roles, "all" for every node), it prints {HOST: digest}
+instead: that digest and each node's settings, read as their specs type them, without those
+equal to their role's default and those of a role the node does not run. So a setting given as a string on the command
 line ("8786", "false"), or given its default value, digests as if unset, and a client's
 setting changes no worker's digest.
 """
@@ -23,12 +24,10 @@ from pathlib import Path
 
 SKIPPED_NAMES = {"README.md"}
 SKIPPED_DIRS = {"__pycache__"}
-# What changes no node that exists: which nodes exist, the controller's own settings, and
-# the facts that playbooks/upgrade.yml sets.
-NOT_NODE_SETTINGS = ("dask_worker_count", "dask_client_count", "dask_prometheus_", "dask_image_", "dask_retire_",
+# What changes no node that exists: which nodes exist, the controller's own settings that no
+# role of role_groups owns, and the facts that playbooks/upgrade.yml sets.
+NOT_NODE_SETTINGS = ("dask_worker_count", "dask_client_count", "dask_image_", "dask_retire_",
                      "dask_env_outdated", "dask_env_unmet_pins")
-# Settings of the roles that run on one group of nodes only.
-GROUP_SETTINGS = {"dask_scheduler_": "dask_scheduler", "dask_worker_": "dask_workers", "dask_client_": "dask_clients"}
 TRUE = {"true", "yes", "on", "1", "y", "t"}
 
 
@@ -71,12 +70,12 @@ def typed(value, spec):
     return value
 
 
-def node_settings(settings, groups, options):
+def node_settings(settings, groups, options, role_groups):
     kept = {}
     for name, value in settings.items():
         if name.startswith(NOT_NODE_SETTINGS):
             continue
-        if any(name.startswith(prefix) and group not in groups for prefix, group in GROUP_SETTINGS.items()):
+        if any(name.startswith(entry["role"] + "_") and entry["group"] not in ["all", *groups] for entry in role_groups):
             continue
         spec = options.get(name, {})
         value = typed(value, spec)
@@ -86,14 +85,14 @@ def node_settings(settings, groups, options):
     return kept
 
 
-def node_digests(base, nodes, groups, specs):
+def node_digests(base, nodes, groups, specs, role_groups):
     options = {}
     for spec in specs:
         for entry_point in spec.get("argument_specs", {}).values():
             options.update(entry_point.get("options") or {})
     digests = {}
     for host, settings in nodes.items():
-        kept = node_settings(settings, groups.get(host, []), options)
+        kept = node_settings(settings, groups.get(host, []), options, role_groups)
         digests[host] = hashlib.sha256((base + json.dumps(kept, sort_keys=True, separators=(",", ":"))).encode()).hexdigest()
     return digests
 
@@ -102,6 +101,7 @@ if __name__ == "__main__":
     request = json.load(sys.stdin)
     base = digest(request["inputs"], request["paths"])
     if "nodes" in request:
-        print(json.dumps(node_digests(base, request["nodes"], request.get("groups", {}), request.get("options", []))))
+        print(json.dumps(node_digests(base, request["nodes"], request["groups"], request["options"],
+                                      request["role_groups"])))
     else:
         print(base)
