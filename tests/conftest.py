@@ -1,5 +1,6 @@
 """Shared fixtures for the repository's unit tests (no Docker needed)."""
 
+import copy
 import os
 import subprocess
 import sys
@@ -33,6 +34,12 @@ def ansible_playbook(playbook, inventory, workdir, extra_args=()):
     """Run a playbook of this repository against an inventory dict (written to workdir),
     with extra command-line arguments; return (rc, output)."""
     inventory_file = workdir / "inventory.yml"
+    # The lock beside the inventory would be resolved anew in every test's directory: one
+    # per test process instead (what locking does is tested in test_lock_environment.py).
+    # A group's own dask_env_lock_dir still wins over this one.
+    inventory = copy.deepcopy(inventory)
+    inventory.setdefault("all", {}).setdefault("vars", {}).setdefault(
+        "dask_env_lock_dir", str(ROOT / "build" / "unit-lock" / os.environ.get("PYTEST_XDIST_WORKER", "main")))
     inventory_file.write_text(yaml.safe_dump(inventory))
     executable = Path(sys.executable).parent / "ansible-playbook"
     command = [str(executable), "-i", str(inventory_file), str(ROOT / playbook), *extra_args]
