@@ -19,6 +19,8 @@ import yaml
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.client_env
+
 PRELOAD = ROOT / "roles" / "dask_client" / "files" / "retry_closed_tls_connect.py"
 REPORT = ROOT / "docs" / "upstream" / "client-start-tls-valueerror.md"
 CLIENT_PYTHON = ROOT / "build" / "client-venv" / "bin" / "python"

@@ -13,6 +13,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.client_env
+
 GUARD = ROOT / "roles" / "dask_cluster" / "files" / "idle_guard.py"
 CLIENT_VENV = ROOT / "build" / "client-venv" / "bin"
 spec = importlib.util.spec_from_file_location("idle_guard", GUARD)

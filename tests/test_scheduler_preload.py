@@ -12,6 +12,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.client_env
+
 PRELOAD = ROOT / "roles" / "dask_scheduler" / "files" / "stop_listening_first.py"
 CLIENT_PYTHON = ROOT / "build" / "client-venv" / "bin" / "python"
 
