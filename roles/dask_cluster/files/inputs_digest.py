@@ -12,9 +12,9 @@ With "nodes": {HOST: {SETTING: VALUE}}, "groups": {HOST: [GROUP, ...]}, "options
 roles' argument specs, as parsed) and "role_groups" ([{"role": ROLE, "group": GROUP}, ...]:
 dask_cluster's _dask_cluster_checked_roles, "all" for every node), it prints {HOST: digest}
 instead: that digest and each node's settings, read as their specs type them, without those
-equal to their role's default and those of a role the node does not run. So a setting given as a string on the command
-line ("8786", "false"), or given its default value, digests as if unset, and a client's
-setting changes no worker's digest.
+equal to their role's default and those of a role the node does not run. So a setting
+given as a string on the command line ("8786", "false"), or given its default value, digests
+as if unset, and a client's setting changes no worker's digest.
 """
 
 import hashlib
