@@ -166,7 +166,6 @@ def test_providers_are_listed_once_and_each_has_its_tasks():
     role_vars = load(DASK_ENV / "vars" / "main.yml")
     files = sorted(p.name[len("install-"):-len(".yml")] for p in (DASK_ENV / "tasks").glob("install-*.yml"))
     assert sorted(choices) == sorted(role_vars["_dask_env_providers"]) == files == ["conda", "pip"]
-    assert sorted(role_vars["_dask_env_provider_markers"]) == files
 
 
 def test_ec2_uses_conda_and_the_local_cloud_and_molecule_keep_pip():

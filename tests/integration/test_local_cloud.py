@@ -20,6 +20,8 @@ import jupyter_checks
 from playbook_output import changed_tasks, recap, run_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import version_monitor  # noqa: E402  (scripts/, shared with scripts/bench)
 BIN = Path(sys.executable).parent
 CLUSTER = "dask-it"
 SCREENSHOT = ROOT / "build" / "dashboard-status.png"
@@ -120,9 +122,9 @@ def locked_packages():
 
 
 def upgrade_watched():
-    """playbooks/upgrade.yml, while version_monitor.py samples the versions computing together."""
-    monitor = subprocess.Popen([str(CLIENT_PYTHON), str(Path(__file__).parent / "version_monitor.py")],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    """playbooks/upgrade.yml, while scripts/version_monitor.py samples the versions computing together."""
+    monitor = subprocess.Popen([str(CLIENT_PYTHON), str(ROOT / "scripts" / "version_monitor.py")],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
     try:
         time.sleep(3)  # a few samples of the old cluster first
@@ -130,8 +132,8 @@ def upgrade_watched():
         (ROOT / "build" / "it-upgrade.log").write_text(result.stdout)
         time.sleep(3)
     finally:
-        monitor.terminate()
-    samples = [json.loads(line) for line in monitor.communicate(timeout=30)[0].splitlines()]
+        output = monitor.communicate(timeout=60)[0]  # closes its stdin: it stops
+    samples = [json.loads(line) for line in output.splitlines()]
     return result, seconds, samples
 
 
@@ -248,9 +250,64 @@ def test_upgrade_moves_every_process_to_the_pins_and_never_mixes_versions(cluste
     assert seen[0] == {previous} and seen[-1] == {current}, seen
     assert all(len(versions) == 1 for versions in seen), [s for s in up if len({s["scheduler"], *s["workers"]}) > 1]
     assert len(up[-1]["workers"]) == 2
-    last_old = max(s["t"] for s in up if s["scheduler"] == previous)
-    first_new = min(s["t"] for s in up if s["scheduler"] == current and len(s["workers"]) == 2)
-    print(f"\nupgrade: compute paused {first_new - last_old:.0f} s ({previous} -> {current})")
+    print(f"\nupgrade: compute paused {version_monitor.pause(samples, previous, current, 2):.0f} s ({previous} -> {current})")
+    # The new environment was installed before anything stopped, while the old one computed.
+    log = upgrade.stdout
+    assert -1 < log.find("TASK [dask_env : Install the locked packages]") < log.find("TASK [Stop the workers]"), log[-6000:]
+
+
+def env_in_use(container):
+    return in_container(container, "readlink", "/opt/dask/env").stdout.strip()
+
+
+def running_versions():
+    """The distributed version of the scheduler and of each worker, seen from this machine."""
+    code = ("import json; from distributed import Client; c = Client(timeout='30s'); v = c.get_versions();"
+            "print(json.dumps([v['scheduler']['packages']['distributed'],"
+            " sorted(w['packages']['distributed'] for w in v['workers'].values())]))")
+    run = subprocess.run([str(CLIENT_PYTHON), "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+# Put in a .pth file, this line runs at the start of every Python of that environment, and
+# makes its Dask services (bin/dask) exit at once, as a broken release would; other Pythons
+# of it (pip, the health check) run as usual.
+BROKEN_SERVICES = "import sys; sys.argv[0].endswith('/dask') and sys.exit(3)\n"
+
+
+def test_an_upgrade_whose_workers_do_not_come_up_is_rolled_back(cluster):
+    """upgrade.yml back to the previous release, whose environment each node kept beside the one
+    in use, after that environment's services were broken on worker-2: it does not join, so every
+    node goes back to the environment it ran, and the run fails saying which worker was missing."""
+    worker = f"{CLUSTER}-worker-2"
+    in_use = {name: env_in_use(name) for name in cluster_containers()}
+    kept = [path for path in in_container(worker, "ls", "-d", "/opt/dask/envs/pip-*").stdout.split()
+            if path != in_use[worker]]
+    assert len(kept) == 1, (kept, in_use)
+    site_packages = in_container(worker, f"{kept[0]}/bin/python", "-c",
+                                 "import sysconfig; print(sysconfig.get_path('purelib'))").stdout.strip()
+    broken = in_container(worker, "sh", "-c", f"printf %s \"$0\" > {site_packages}/zz-broken-services.pth",
+                          BROKEN_SERVICES)
+    assert broken.returncode == 0, broken.stderr
+    try:
+        result, seconds = ansible_playbook("playbooks/upgrade.yml", "-e", previous_release_vars(),
+                                           "-e", "dask_worker_health_timeout=40")
+    finally:
+        in_container(worker, "rm", "-f", f"{site_packages}/zz-broken-services.pth")
+    (ROOT / "build" / "it-upgrade-rollback.log").write_text(result.stdout)
+    print(f"\nupgrade.yml rolled back: {seconds:.0f} s")
+    assert result.returncode != 0, result.stdout[-6000:]
+    assert f"missing: {worker}" in result.stdout and "every node is back on the environment it ran before" \
+        in result.stdout, result.stdout[-6000:]
+    assert "TASK [Switch back to the environment each node ran before]" in result.stdout
+    # Every node runs the environment it ran before; the previous release was started, and
+    # stays on the nodes.
+    assert {name: env_in_use(name) for name in cluster_containers()} == in_use
+    current = next(pin for pin in role_pins() if pin.startswith("distributed==")).split("==")[1]
+    assert running_versions() == [current, [current, current]]
+    assert in_container(worker, "test", "-x", f"{kept[0]}/bin/dask").returncode == 0
 
 
 INSTALL_TASKS = ("base : Install the base packages", "ssh_keys : Install the SSH server and client",
