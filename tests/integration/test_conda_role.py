@@ -195,18 +195,24 @@ def conda_runs():
     return [line for line in log_lines() if line.startswith("conda env")]
 
 
+def in_use():
+    """The environment /opt/dask/env points at."""
+    return on_node("readlink /opt/dask/env").strip()
+
+
 def test_conda_provider_replaces_a_pip_environment_and_builds_from_the_pins(conda_env):
-    # What the pip provider leaves: a virtualenv at the prefix.
+    # What the pip provider of an earlier release left: a virtualenv in the prefix itself.
     on_node("mkdir -p /opt/dask/env/bin && touch /opt/dask/env/pyvenv.cfg")
     rc, output = conda_env()
     assert rc == 0, output
-    assert conda_runs() == [
-        "conda env create --quiet --prefix /opt/dask/env --file /opt/dask/environment.yml"]
+    env = in_use()
+    assert env.startswith("/opt/dask/envs/conda-"), env
+    assert conda_runs() == [f"conda env create --quiet --prefix {env} --file {env}.yml"]
     assert not exists("/opt/dask/env/pyvenv.cfg")
-    spec = yaml.safe_load(on_node("cat /opt/dask/environment.yml"))
+    spec = yaml.safe_load(on_node(f"cat {env}.yml"))
     assert spec["dependencies"][0] == "python=3.12"
     assert "dask-core==2026.8.0" in spec["dependencies"]
-    assert on_node("cat /opt/dask/env/conda-meta/fake-solved-spec.yml") == on_node("cat /opt/dask/environment.yml")
+    assert on_node(f"cat {env}/conda-meta/fake-solved-spec.yml") == on_node(f"cat {env}.yml")
     # The layout the units and the client PATH use.
     assert on_node("/opt/dask/env/bin/python -c 'print(1 + 1)'").strip() == "2"
 
@@ -218,17 +224,27 @@ def test_an_unchanged_spec_builds_nothing(conda_env):
     assert len(conda_runs()) == 1
 
 
-def test_a_changed_spec_updates_the_environment_with_prune(conda_env):
+def test_a_changed_spec_builds_beside_and_keeps_the_environment_it_replaces(conda_env):
+    before = in_use()
     rc, output = conda_env(dask_env_extra_packages=["sparse==0.16.0"])
     assert rc == 0, output
-    assert conda_runs()[1:] == [
-        "conda env update --prune --quiet --prefix /opt/dask/env --file /opt/dask/environment.yml"]
+    env = in_use()
+    assert env != before and env.startswith("/opt/dask/envs/conda-")
+    assert conda_runs()[1:] == [f"conda env create --quiet --prefix {env} --file {env}.yml"]
     assert "sparse==0.16.0" in on_node("cat /opt/dask/env/conda-meta/fake-solved-spec.yml")
+    assert sorted(on_node("ls /opt/dask/envs").split()) == sorted(
+        name for path in (before, env) for name in (Path(path).name, Path(path).name + ".yml"))
 
 
-def test_a_removed_environment_is_built_again(conda_env):
-    on_node("rm -rf /opt/dask/env")
+def test_a_half_built_environment_is_updated_and_a_removed_one_built_again(conda_env):
+    env = in_use()
+    # Stopped half-way: conda-meta there, no record of the spec it was built from.
+    on_node(f"rm {env}/conda-meta/dask-ansible-environment.yml")
     rc, output = conda_env(dask_env_extra_packages=["sparse==0.16.0"])
     assert rc == 0, output
-    assert conda_runs()[2:] == [
-        "conda env create --quiet --prefix /opt/dask/env --file /opt/dask/environment.yml"]
+    assert conda_runs()[2:] == [f"conda env update --prune --quiet --prefix {env} --file {env}.yml"]
+    on_node(f"rm -rf {env}")
+    rc, output = conda_env(dask_env_extra_packages=["sparse==0.16.0"])
+    assert rc == 0, output
+    assert conda_runs()[3:] == [f"conda env create --quiet --prefix {env} --file {env}.yml"]
+    assert in_use() == env
