@@ -302,8 +302,7 @@ def test_an_upgrade_whose_workers_do_not_come_up_is_rolled_back(cluster):
     assert f"missing: {worker}" in result.stdout and "every node is back on the environment it ran before" \
         in result.stdout, result.stdout[-6000:]
     assert "TASK [Switch back to the environment each node ran before]" in result.stdout
-    # Every node runs the environment it ran before; the previous release was started, and
-    # stays on the nodes.
+    # Every node runs the environment it ran before, and the one that failed stays beside it.
     assert {name: env_in_use(name) for name in cluster_containers()} == in_use
     current = next(pin for pin in role_pins() if pin.startswith("distributed==")).split("==")[1]
     assert running_versions() == [current, [current, current]]
