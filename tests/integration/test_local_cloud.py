@@ -283,8 +283,8 @@ def test_an_upgrade_whose_workers_do_not_come_up_is_rolled_back(cluster):
     node goes back to the environment it ran, and the run fails saying which worker was missing."""
     worker = f"{CLUSTER}-worker-2"
     in_use = {name: env_in_use(name) for name in cluster_containers()}
-    kept = [path for path in in_container(worker, "ls", "-d", "/opt/dask/envs/pip-*").stdout.split()
-            if path != in_use[worker]]
+    built = [f"/opt/dask/envs/{name}" for name in in_container(worker, "ls", "/opt/dask/envs").stdout.split()]
+    kept = [path for path in built if path != in_use[worker]]
     assert len(kept) == 1, (kept, in_use)
     site_packages = in_container(worker, f"{kept[0]}/bin/python", "-c",
                                  "import sysconfig; print(sysconfig.get_path('purelib'))").stdout.strip()
