@@ -101,8 +101,11 @@ def node_digests(role, nodes):
 def test_a_setting_given_as_its_default_or_as_a_string_digests_as_unset(role_and_lock):
     role, _ = role_and_lock
     unset = node_digests(role, {host: {} for host in GROUPS})
+    # With the facts playbooks/upgrade.yml sets before its cluster.yml pass, which no later run has.
     given = node_digests(role, {host: {"dask_cluster_scheduler_port": "8786", "dask_cluster_tls_enabled": "true",
-                                       "dask_worker_count": "5", "dask_prometheus_file_sd_dir": "/tmp/p"}
+                                       "dask_worker_count": "5", "dask_prometheus_file_sd_dir": "/tmp/p",
+                                       "dask_env_outdated": True, "dask_env_unmet_pins": ["distributed==1"],
+                                       "dask_env_previous": "/opt/dask/envs/pip-0123456789abcdef"}
                                 for host in GROUPS})
     assert given == unset and len(set(unset.values())) == 1
     # Changed for real: every node's digest changes.

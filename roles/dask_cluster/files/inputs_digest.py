@@ -27,7 +27,7 @@ SKIPPED_DIRS = {"__pycache__"}
 # What changes no node that exists: which nodes exist, the controller's own settings that no
 # role of role_groups owns, and the facts that playbooks/upgrade.yml sets.
 NOT_NODE_SETTINGS = ("dask_worker_count", "dask_client_count", "dask_image_", "dask_retire_",
-                     "dask_env_outdated", "dask_env_unmet_pins")
+                     "dask_env_outdated", "dask_env_unmet_pins", "dask_env_previous")
 TRUE = {"true", "yes", "on", "1", "y", "t"}
 
 
