@@ -35,6 +35,7 @@ async def sample(client_class):
 
 
 async def watch():
+    # Imported here, not at the top: scripts/bench imports pause() with no distributed at hand.
     from distributed import Client
 
     warnings.simplefilter("ignore")  # a client of another version warns on every connection
