@@ -416,3 +416,51 @@ def test_jupyterlab_is_reachable_from_the_admins_only_and_only_while_on(moto):
     assert jupyter_rules(moto, "notebook") == [(8888, sorted(KNOBS["dask_admin_cidrs"]))]
     rc, output = playbook(moto, "playbooks/teardown.yml", cluster="notebook")
     assert rc == 0, output[-3000:]
+
+
+def instance_tags(instance):
+    return {tag["Key"]: tag["Value"] for tag in instance["Tags"]}
+
+
+def pool_groups(moto, cluster):
+    """{group: sorted hosts} of the inventory's dask_pool_* groups."""
+    result = ansible(moto, "ansible-inventory", "-i", "inventory/aws", "--list", cluster=cluster)
+    assert result.returncode == 0, result.stderr[-3000:]
+    listed = json.loads(result.stdout)
+    return {group: sorted(entry.get("hosts", [])) for group, entry in listed.items() if group.startswith("dask_pool_")}
+
+
+def test_a_pool_launches_its_own_instances_and_scales_apart_from_the_default_pool(moto):
+    """A pool of spot workers of another instance type beside one default worker: its
+    instances carry dask_pool and their own Name, come from the spot template, and the inventory
+    groups them in dask_pool_<name>. Then the default pool grows and the pool shrinks in one run:
+    one default worker is added, one of the pool's goes, the other default worker stays."""
+    pools = {"highmem": {"count": 2, "instance_type": "r5.large", "spot": True, "resources": {"MEMORY": 16e9}}}
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
+                          "-e", json.dumps({"dask_worker_pools": pools}), cluster="pools")
+    assert rc == 0, output[-3000:]
+    workers = cluster_instances(moto, "pools")["worker"]
+    by_pool = {}
+    for instance in workers:
+        by_pool.setdefault(instance_tags(instance).get("dask_pool", ""), []).append(instance)
+    assert sorted(by_pool) == ["", "highmem"] and len(by_pool["highmem"]) == 2 and len(by_pool[""]) == 1
+    assert {instance["InstanceType"] for instance in by_pool["highmem"]} == {"r5.large"}
+    assert {instance_tags(instance)["Name"] for instance in by_pool["highmem"]} == {"dask-pools-worker-highmem"}
+    assert by_pool[""][0]["InstanceType"] == "m7i.2xlarge" and instance_tags(by_pool[""][0])["Name"] == "dask-pools-worker"
+    assert "aws:ec2launchtemplate:id" not in instance_tags(by_pool[""][0])
+    assert all("aws:ec2launchtemplate:id" in instance_tags(instance) for instance in by_pool["highmem"])
+    highmem = sorted(instance["InstanceId"] for instance in by_pool["highmem"])
+    assert pool_groups(moto, "pools") == {"dask_pool_highmem": highmem}
+
+    pools["highmem"]["count"] = 1
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=2", "-e", "dask_client_count=0",
+                          "-e", json.dumps({"dask_worker_pools": pools}), cluster="pools")
+    assert rc == 0, output[-3000:]
+    after = cluster_instances(moto, "pools")["worker"]
+    ids = {instance["InstanceId"] for instance in after}
+    # The two of the pool launched together: either may go.
+    kept = sorted(set(highmem) & ids)
+    assert len(kept) == 1 and by_pool[""][0]["InstanceId"] in ids and len(ids) == 3, (highmem, ids)
+    assert pool_groups(moto, "pools") == {"dask_pool_highmem": kept}
+    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="pools")
+    assert rc == 0, output[-3000:]

@@ -144,3 +144,28 @@ def test_a_nodes_settings_are_read_by_name_and_nothing_else_is_read():
                          ansible_host="10.0.0.7", _dask_cluster_node_valid=True)
     assert module.dask_cluster_settings(variables, "^(dask|base|ssh_keys|conda)_") == {
         "dask_worker_nthreads": 2, "base_extra_packages": ["htop"]}
+
+
+def test_a_workers_digest_holds_its_own_pools_settings_but_the_count(role_and_lock):
+    """dask_worker_pools: a pool that scales, or a pool added, changes no node that exists;
+    a change of a pool's settings changes its workers' digests only."""
+    role, _ = role_and_lock
+    groups = dict(GROUPS, big=["dask_workers", "dask_pool_big"])
+
+    def digests(pools):
+        result = subprocess.run([sys.executable, "-c", SCRIPT.read_text()], capture_output=True, text=True,
+                                input=json.dumps({"inputs": {}, "paths": [str(role)], "options": OPTIONS,
+                                                  "nodes": {host: {"dask_worker_pools": pools} for host in groups},
+                                                  "groups": groups, "role_groups": ROLE_GROUPS}))
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    big = {"count": 1, "nthreads": 1, "resources": {"BIG": 1}}
+    first = digests({"big": big})
+    assert digests({"big": dict(big, count=4), "cheap": {"count": 8, "spot": True}}) == first
+    changed = digests({"big": dict(big, nthreads=2)})
+    assert changed["big"] != first["big"]
+    assert {host: changed[host] for host in GROUPS} == {host: first[host] for host in GROUPS}
+    # The default pool's workers digest as if there were no pools at all.
+    assert {host: first[host] for host in GROUPS} == {host: digest for host, digest in node_digests(
+        role, {host: {} for host in GROUPS}).items()}

@@ -40,7 +40,7 @@ def test_the_worker_dashboard_port_has_one_home():
 def test_the_expected_worker_count_reads_the_worker_roles_default():
     nworkers = yaml.safe_load((ROOT / "roles" / "dask_worker" / "defaults" / "main.yml").read_text())["dask_worker_nworkers"]
     shared = (ROOT / "roles" / "dask_cluster" / "vars" / "main.yml").read_text()
-    assert f"'dask_worker_nworkers') | map('default', {nworkers})" in shared
-    uses = subprocess.run(["grep", "-rln", "map('extract', hostvars, 'dask_worker_nworkers')", "roles", "playbooks"],
+    assert f"hostvars[host]['dask_worker_nworkers'] | default({nworkers})" in shared
+    uses = subprocess.run(["grep", "-rlE", r"hostvars(\[host\]|, )\[?'dask_worker_nworkers'", "roles", "playbooks"],
                           cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert uses == ["roles/dask_cluster/vars/main.yml"]

@@ -31,6 +31,7 @@ BAD_INPUTS = [
     ("word for the TLS switch", with_vars("dask_workers", {"dask_cluster_tls_enabled": "sometimes"}), "dask_cluster_tls_enabled"),
     ("misspelled knob", with_vars("dask_workers", {"dask_worker_nthread": 2}), "Did you mean dask_worker_nthreads"),
     ("fractional worker count", with_vars("dask_scheduler", {"dask_worker_count": 2.5}), "dask_worker_count"),
+    ("negative client count", with_vars("dask_scheduler", {"dask_client_count": -1}), "dask_client_count must be a whole number"),
     ("unknown cloud", with_vars("dask_scheduler", {"dask_cloud": "gcp"}), "dask_cloud"),
     ("zero-day certificates", with_vars("dask_workers", {"dask_tls_cert_valid_days": 0}), "dask_tls_cert_valid_days"),
     ("renewal beyond lifetime", with_vars("dask_workers", {"dask_tls_renew_before_days": 400}), "dask_tls_renew_before_days"),
@@ -55,7 +56,20 @@ def two_schedulers():
     return inventory
 
 
+def in_pool_group(pool):
+    """w2 in the group dask_pool_<pool> of a static inventory."""
+    inventory = valid_inventory()
+    workers = inventory["all"]["children"]["dask_workers"]
+    workers["children"] = {f"dask_pool_{pool}": {"hosts": {"w2": workers["hosts"].pop("w2")}}}
+    return inventory
+
+
 BAD_INPUTS += [
+    ("host in a pool that does not exist", in_pool_group("big"),
+     "w2 is in the group dask_pool_big, but dask_worker_pools has no pool 'big'."),
+    ("pools beyond the most workers", with_vars("dask_scheduler", {"dask_cluster_max_workers": 5, "dask_worker_count": 2,
+                                                                   "dask_worker_pools": {"big": {"count": 4}}}),
+     "dask_worker_count and the counts of dask_worker_pools ask for 6 workers in all, more than dask_cluster_max_workers (5)."),
     ("empty workers group", without_workers(), "Group 'dask_workers' is empty"),
     ("two schedulers", two_schedulers(), "Group 'dask_scheduler' must hold exactly one host; it holds 2"),
 ]
@@ -148,3 +162,32 @@ def test_static_inventory_without_a_scheduler_is_named_at_once(run_playbook):
     assert "Group 'dask_scheduler' must hold exactly one host; it holds 0" in output
     assert "dask_schedulers" in output  # the groups it has, to spot the misspelling
     assert "Wait until every machine answers" not in output
+
+
+BAD_POOLS = {
+    "big": {"count": -1, "nthreads": 0, "memory_limit": "lots", "resources": {"BIG": "many"}, "flavour": "x", "gpu": True},
+    "workers": {"count": 1},
+    "Spot-Pool": {"count": 1},
+    "cheap": {"spot": "maybe", "instance_type": "large"},
+}
+
+
+def test_bad_pools_are_refused_naming_the_pool_and_the_setting(run_playbook):
+    """Every pool's every bad setting is named in one run, before anything changes."""
+    inventory = valid_inventory()
+    inventory["all"]["vars"] = {"dask_worker_pools": BAD_POOLS}
+    rc, output = run_playbook("playbooks/cluster.yml", inventory)
+    assert rc != 0
+    for expected in ["dask_worker_pools.big.count must be a whole number of 0 or more; got '-1'",
+                     "dask_worker_pools.big.nthreads must be a whole number of at least 1",
+                     "dask_worker_pools.big.memory_limit must be 'auto'",
+                     "dask_worker_pools.big.resources must map resource names to numbers",
+                     "dask_worker_pools.big has unknown settings: flavour.",
+                     "dask_worker_pools.big.gpu: GPU workers are not supported yet",
+                     "dask_worker_pools.workers: 'workers' is taken by the cluster's groups and nodes",
+                     "dask_worker_pools.Spot-Pool: a pool's name must be 1 to 32 lower-case letters",
+                     "dask_worker_pools.cheap.spot must be true or false; got 'maybe'",
+                     "dask_worker_pools.cheap.instance_type must be an EC2 instance type"]:
+        assert expected in output, expected
+    assert "PLAY [Prepare every node" not in output
+

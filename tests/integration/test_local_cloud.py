@@ -553,13 +553,31 @@ def scraped_prometheus_targets():
 # A setting of the clients only, given with the scale-up: the client is configured again, the
 # scheduler and the workers are not (their settings did not change).
 CLIENT_TIMEOUT = {"dask_client_config": {"distributed": {"comm": {"timeouts": {"connect": "45s"}}}}}
+# A second pool of workers beside the default one, which the scale-up adds.
+BIG_POOL = {"dask_worker_pools": {"big": {"count": 1, "nthreads": 1, "resources": {"BIG": 1}}}}
+# From this machine: each worker's pool, threads and resources as the scheduler sees them,
+# and where tasks that ask for the pool's resource run (a pandas groupby each).
+POOL_TASKS = """
+import json
+from distributed import Client, get_worker
+client = Client(timeout="30s")
+seen = {w["name"]: {"pool": w.get("pool"), "nthreads": w["nthreads"], "resources": w["resources"]}
+        for w in client.scheduler_info()["workers"].values()}
+def group_means(seed):
+    import numpy as np, pandas as pd
+    frame = pd.DataFrame(np.random.default_rng(seed).random((10_000, 2)), columns=["key", "value"])
+    return get_worker().name, frame.groupby((frame.key * 4).astype(int)).value.mean().round(2).tolist()
+ran = client.gather([client.submit(group_means, seed, resources={"BIG": 1}, pure=False) for seed in range(8)])
+print(json.dumps({"workers": seen, "ran_on": sorted({name for name, _ in ran}), "means": [means for _, means in ran]}))
+"""
 # One task of each configuring role (the checks of validate.yml carry the roles' names too).
 CONFIGURING_TASKS = ("base : Raise the open files limit for login sessions", "ssh_keys : Harden sshd",
                      "dask_env : Write the system Dask configuration", "dask_tls : Require TLS in every Dask process on the node",
                      "dask_cluster : Install the unit of dask-scheduler", "dask_cluster : Install the unit of dask-worker")
 
 
-def test_scaling_up_configures_the_new_worker_and_the_changed_client_only(cluster):
+def test_scaling_up_configures_the_new_workers_and_the_changed_client_only(cluster):
+    """dask_worker_count 2 -> 3 and a new pool 'big' of one worker (1 thread, resource BIG)."""
     services = {f"{CLUSTER}-scheduler": "dask-scheduler", f"{CLUSTER}-worker-1": "dask-worker",
                 f"{CLUSTER}-worker-2": "dask-worker"}
     before = {node: unit_state(node, unit) for node, unit in services.items()}
@@ -571,18 +589,21 @@ def test_scaling_up_configures_the_new_worker_and_the_changed_client_only(cluste
     print(f"\nimage.yml for the role's pins: {bake_seconds:.0f} s")
     assert bake.returncode == 0, bake.stdout[-6000:]
     result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=3", "-e", json.dumps(CLIENT_TIMEOUT),
-                                       "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
-    print(f"scale up 2 -> 3 workers: {seconds:.0f} s")
+                                       "-e", json.dumps(BIG_POOL), "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
+    print(f"scale up 2 -> 3 workers and a pool of 1: {seconds:.0f} s")
     assert result.returncode == 0, result.stdout[-6000:]
     changed = changed_tasks(result.stdout)
-    assert changed[f"{CLUSTER}-worker-3"]
-    # The new worker comes from the image of the new pins and installs nothing; the others
+    new_workers = [f"{CLUSTER}-worker-3", f"{CLUSTER}-big-1"]
+    assert all(changed[worker] for worker in new_workers), changed
+    # The new workers come from the image of the new pins and install nothing; the others
     # keep theirs.
     images = node_images()
-    new_image = images.pop(f"{CLUSTER}-worker-3")
+    new_images = {images.pop(worker) for worker in new_workers}
     assert images == images_before
+    assert len(new_images) == 1, new_images
+    new_image = new_images.pop()
     assert len(image_digest(new_image)) == 64 and image_digest(new_image) not in cluster["baked"].values(), new_image
-    assert [task for task in changed[f"{CLUSTER}-worker-3"] if task in INSTALL_TASKS] == []
+    assert [task for worker in new_workers for task in changed[worker] if task in INSTALL_TASKS] == []
     # The scheduler and the old workers ran no configuring role at all; the client ran them
     # all (its setting changed), and changed its client configuration and its list of trusted
     # SSH host keys (it gained the new worker's). Services keep running as they were.
@@ -590,17 +611,28 @@ def test_scaling_up_configures_the_new_worker_and_the_changed_client_only(cluste
     configuring = {host: [task for task in ran[host] if task in CONFIGURING_TASKS] for host in services}
     assert configuring == {host: [] for host in services}, configuring
     assert [task for task in ran[f"{CLUSTER}-client-1"] if task in CONFIGURING_TASKS] == list(CONFIGURING_TASKS[:4])
-    assert {host: tasks for host, tasks in changed.items() if host not in ("localhost", f"{CLUSTER}-worker-3")} == {
+    assert {host: tasks for host, tasks in changed.items() if host not in ["localhost", *new_workers]} == {
         f"{CLUSTER}-client-1": ["ssh_keys : Trust the cluster's host keys on client nodes",
                                 "dask_client : Point clients at the cluster's scheduler",
                                 "dask_cluster : Record what this node is configured from"]}, changed
     assert "45s" in in_container(f"{CLUSTER}-client-1", "cat", "/etc/dask/client.yaml").stdout
     assert {node: unit_state(node, unit) for node, unit in services.items()} == before
-    assert "Check that every worker is connected" in result.stdout  # verify.yml counted 3
-    # The Prometheus targets follow: the scheduler and 3 workers, each serving Dask metrics.
+    assert "Check that every worker is connected" in result.stdout  # verify.yml counted 4
+    # The Prometheus targets follow: the scheduler and 4 workers, each serving Dask metrics.
     scraped = scraped_prometheus_targets()
-    assert len(scraped["scheduler"]) == 1 and len(scraped["worker"]) == 3, scraped
+    assert len(scraped["scheduler"]) == 1 and len(scraped["worker"]) == 4, scraped
     assert all(ok for targets in scraped.values() for ok in targets.values()), scraped
+    # The pool's worker carries its label, the scheduler sees its pool, its thread and its
+    # resource, and the tasks that ask for BIG run there (and nowhere else).
+    assert docker_lines("inspect", "-f", "{{index .Config.Labels \"dask.pool\"}}", f"{CLUSTER}-big-1") == ["big"]
+    run = subprocess.run([str(CLIENT_PYTHON), "-c", POOL_TASKS], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    pools = json.loads(run.stdout.strip().splitlines()[-1])
+    assert pools["workers"][f"{CLUSTER}-big-1"] == {"pool": "big", "nthreads": 1, "resources": {"BIG": 1}}, pools
+    assert {name: worker["pool"] for name, worker in pools["workers"].items() if name != f"{CLUSTER}-big-1"} == {
+        f"{CLUSTER}-worker-{n}": "default" for n in (1, 2, 3)}, pools
+    assert pools["ran_on"] == [f"{CLUSTER}-big-1"] and len(pools["means"]) == 8 and all(len(m) == 4 for m in pools["means"])
 
 
 HOLDER = """
@@ -619,7 +651,8 @@ print(json.dumps({"values": client.gather(futures), "holders": sorted({h for hs 
 """
 
 
-def test_scaling_down_retires_the_leaving_worker_and_keeps_its_results(cluster):
+def test_scaling_down_retires_the_leaving_workers_and_keeps_their_results(cluster):
+    """dask_worker_count 3 -> 2, and the pool 'big' gone: worker-3 and big-1 retire and go."""
     leaving = f"{CLUSTER}-worker-3"
     # Drift on a node: a run that adds no machine configures every node and puts it back.
     in_container(f"{CLUSTER}-client-1", "rm", "/usr/local/bin/dask-smoke-test")
@@ -631,7 +664,7 @@ def test_scaling_down_retires_the_leaving_worker_and_keeps_its_results(cluster):
         assert held["on_leaving"], held  # 20 random numbers, held only by worker-3
         result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=2",
                                            "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
-        print(f"\nscale down 3 -> 2 workers: {seconds:.0f} s")
+        print(f"\nscale down 3 -> 2 workers, the pool removed: {seconds:.0f} s")
         holder.stdin.write("\n")
         holder.stdin.flush()
         after = json.loads(holder.stdout.readline())
@@ -640,7 +673,8 @@ def test_scaling_down_retires_the_leaving_worker_and_keeps_its_results(cluster):
         holder.wait()
     assert result.returncode == 0, result.stdout[-6000:]
     assert "Retire the batch's workers through the scheduler" in result.stdout
-    assert leaving not in cluster_containers()
+    assert leaving not in cluster_containers() and f"{CLUSTER}-big-1" not in cluster_containers()
+    assert "Stop the worker service and keep it from starting again" in changed_tasks(result.stdout)[f"{CLUSTER}-big-1"]
     # Moved, not recomputed: a recomputed random() would give other numbers.
     assert after["values"] == held["values"]
     assert after["leaving"] not in after["holders"] and after["holders"], after

@@ -14,7 +14,9 @@ dask_cluster's _dask_cluster_checked_roles, "all" for every node), it prints {HO
 instead: that digest and each node's settings, read as their specs type them, without those
 equal to their role's default and those of a role the node does not run. So a setting
 given as a string on the command line ("8786", "false"), or given its default value, digests
-as if unset, and a client's setting changes no worker's digest.
+as if unset, and a client's setting changes no worker's digest. Of dask_worker_pools a
+worker's digest holds its own pool's settings (its group dask_pool_<name>) but the count: a
+pool that scales, or another pool, changes no worker that exists.
 """
 
 import hashlib
@@ -26,8 +28,9 @@ SKIPPED_NAMES = {"README.md"}
 SKIPPED_DIRS = {"__pycache__"}
 # What changes no node that exists: which nodes exist, the controller's own settings that no
 # role of role_groups owns, and the facts that playbooks/upgrade.yml sets.
-NOT_NODE_SETTINGS = ("dask_worker_count", "dask_client_count", "dask_image_", "dask_retire_",
+NOT_NODE_SETTINGS = ("dask_worker_count", "dask_worker_pools", "dask_client_count", "dask_image_", "dask_retire_",
                      "dask_env_outdated", "dask_env_unmet_pins", "dask_env_previous")
+POOL_GROUP_PREFIX = "dask_pool_"
 TRUE = {"true", "yes", "on", "1", "y", "t"}
 
 
@@ -82,6 +85,10 @@ def node_settings(settings, groups, options, role_groups):
         if "default" in spec and value == typed(spec["default"], spec):
             continue
         kept[name] = value
+    pool = next((group[len(POOL_GROUP_PREFIX):] for group in groups if group.startswith(POOL_GROUP_PREFIX)), None)
+    if pool is not None:
+        kept["dask_worker_pool"] = {key: value for key, value in ((settings.get("dask_worker_pools") or {}).get(pool) or {}).items()
+                                    if key != "count"}
     return kept
 
 

@@ -1,5 +1,6 @@
 """Find settings that no role declares: a misspelled knob (dask_worker_cont=4) is otherwise
-accepted silently and the real one keeps its default. And read a node's settings by name."""
+accepted silently and the real one keeps its default. Read a node's settings by name. And
+the pools of workers (dask_worker_pools) as the clouds and the roles read them."""
 
 import difflib
 import re
@@ -30,7 +31,36 @@ def dask_cluster_settings(variables, pattern):
     return {name: variables[name] for name in variables if matcher.match(name)}
 
 
+POOL_GROUP_PREFIX = "dask_pool_"
+
+
+def dask_cluster_pool_of(group_names):
+    """The pool of a worker host: NAME of its group dask_pool_NAME, '' (the default pool) when
+    it is in none. validate-node refuses a host in two."""
+    return next((group[len(POOL_GROUP_PREFIX):] for group in group_names if group.startswith(POOL_GROUP_PREFIX)), "")
+
+
+def whole_or_zero(count):
+    """A count as an int; 0 for one that is not a whole number, which validation names."""
+    count = str(count).strip()
+    return int(count) if count.isdigit() else 0
+
+
+def dask_cluster_worker_pools(pools, default_count):
+    """Every pool of workers with its count, the default pool first:
+    [{"pool": "", "count": N}, {"pool": NAME, "count": N, SETTING: VALUE, ...}, ...], by name,
+    counts as ints (-e gives strings), 1 where a pool gives none."""
+    entries = [{"pool": "", "count": whole_or_zero(default_count)}]
+    for name in sorted(pools or {}):
+        settings = dict(pools[name] or {})
+        settings["count"] = whole_or_zero(settings.get("count", 1))
+        entries.append({"pool": name, **settings})
+    return entries
+
+
 class FilterModule:
     def filters(self):
         return {"dask_cluster_unknown_variables": dask_cluster_unknown_variables,
-                "dask_cluster_settings": dask_cluster_settings}
+                "dask_cluster_settings": dask_cluster_settings,
+                "dask_cluster_pool_of": dask_cluster_pool_of,
+                "dask_cluster_worker_pools": dask_cluster_worker_pools}

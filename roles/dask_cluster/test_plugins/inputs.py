@@ -14,7 +14,7 @@ def whole_number(value):
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
-        return True
+        return value >= 0
     return isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()) is not None
 
 
