@@ -30,7 +30,7 @@ def test_defaults_and_argument_specs_match(role):
 
 # The cluster's shape and the rolling operations: public names users know, which the shared
 # role declares without its prefix.
-SHARED_PUBLIC_NAMES = {"dask_cloud", "dask_worker_count", "dask_client_count", "dask_admin_cidrs",
+SHARED_PUBLIC_NAMES = {"dask_cloud", "dask_worker_count", "dask_worker_pools", "dask_client_count", "dask_admin_cidrs",
                        "dask_rolling_batch", "dask_restart_scheduler", "dask_retire_hosts",
                        "dask_retire_before_removal"}
 

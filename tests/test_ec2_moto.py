@@ -18,13 +18,16 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from playbook_output import changed_tasks, recap
+from playbook_output import changed_tasks, recap, run_tasks
 from test_ec2_preflight import PUBLIC_KEY, aws_env
+from test_lock_environment import make_wheel
 
 BIN = Path(sys.executable).parent
 REGION = "us-east-1"
 # moto's own Amazon Linux image (x86_64, a 15 GiB root snapshot on /dev/xvda).
 MOTO_AMI = "ami-760aaa0f"
+# And its arm64 one (Amazon Linux 2022), for instance types that run arm64 only (Graviton).
+MOTO_ARM64_AMI = "ami-0e9271c829888680e"
 # The run's settings, but not the cluster's name and region: those come from the
 # environment through inventory/aws/group_vars/all, as for an operator.
 KNOBS = {
@@ -430,37 +433,56 @@ def pool_groups(moto, cluster):
     return {group: sorted(entry.get("hosts", [])) for group, entry in listed.items() if group.startswith("dask_pool_")}
 
 
-def test_a_pool_launches_its_own_instances_and_scales_apart_from_the_default_pool(moto):
-    """A pool of spot workers of another instance type beside one default worker: its
-    instances carry dask_pool and their own Name, come from the spot template, and the inventory
-    groups them in dask_pool_<name>. Then the default pool grows and the pool shrinks in one run:
-    one default worker is added, one of the pool's goes, the other default worker stays."""
-    pools = {"highmem": {"count": 2, "instance_type": "r5.large", "spot": True, "resources": {"MEMORY": 16e9}}}
-    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
-                          "-e", json.dumps({"dask_worker_pools": pools}), cluster="pools")
+def test_a_pool_launches_its_own_instances_and_scales_apart_from_the_default_pool(moto, tmp_path):
+    """A pool of spot workers of another instance type, and a pool of Graviton (arm64)
+    workers, beside one default worker: a pool's instances carry dask_pool and their own Name,
+    spot ones come from the spot template, Graviton ones from the arm64 AMI (and the run locks
+    the environment for aarch64 too), and the inventory groups them in dask_pool_<name>. Then
+    the default pool grows and a pool shrinks in one run: one default worker is added, one of
+    the pool's goes, the other workers stay."""
+    pools = {"highmem": {"count": 2, "instance_type": "r5.large", "spot": True, "resources": {"MEMORY": 16e9}},
+             "graviton": {"count": 1, "instance_type": "m7g.large"}}
+    arm64 = json.dumps({"dask_worker_pools": pools, "cloud_ec2_arm64_ami_id": MOTO_ARM64_AMI})
+    # The pip provider's lock (environment.yml: what site.yml does first), from a folder of
+    # wheels: the arm64 instance type has the pins locked for aarch64 too.
+    make_wheel(tmp_path / "index", "toplevel", "1.0")
+    pip = json.dumps({"dask_env_provider": "pip", "dask_env_lock_dir": str(tmp_path / "lock"), "dask_env_packages": ["toplevel==1.0"],
+                      "dask_env_pip_no_index": True, "dask_env_pip_find_links": [str(tmp_path / "index")]})
+    rc, output = playbook(moto, "playbooks/environment.yml", "-e", arm64, "-e", pip, cluster="pools")
     assert rc == 0, output[-3000:]
+    assert (tmp_path / "lock" / "aarch64" / "requirements.lock").read_text().startswith("# Locked for Python 3.11 on aarch64")
+    assert (tmp_path / "lock" / "requirements.lock").read_text().startswith("# Locked for Python 3.11 on x86_64")
+    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
+                          "-e", arm64, cluster="pools")
+    assert rc == 0, output[-3000:]
+    assert "cloud_ec2 : Lock the environment for the arm64 instances too" in run_tasks(output)["localhost"]
     workers = cluster_instances(moto, "pools")["worker"]
     by_pool = {}
     for instance in workers:
         by_pool.setdefault(instance_tags(instance).get("dask_pool", ""), []).append(instance)
-    assert sorted(by_pool) == ["", "highmem"] and len(by_pool["highmem"]) == 2 and len(by_pool[""]) == 1
+    assert sorted(by_pool) == ["", "graviton", "highmem"] and len(by_pool["highmem"]) == 2 and len(by_pool[""]) == 1
+    graviton = by_pool["graviton"][0]
+    assert (graviton["InstanceType"], graviton["ImageId"], graviton["Architecture"]) == ("m7g.large", MOTO_ARM64_AMI, "arm64")
+    assert {instance["ImageId"] for instance in by_pool["highmem"] + by_pool[""]} == {MOTO_AMI}
+    assert instance_tags(graviton)["Name"] == "dask-pools-worker-graviton"
     assert {instance["InstanceType"] for instance in by_pool["highmem"]} == {"r5.large"}
     assert {instance_tags(instance)["Name"] for instance in by_pool["highmem"]} == {"dask-pools-worker-highmem"}
     assert by_pool[""][0]["InstanceType"] == "m7i.2xlarge" and instance_tags(by_pool[""][0])["Name"] == "dask-pools-worker"
     assert "aws:ec2launchtemplate:id" not in instance_tags(by_pool[""][0])
     assert all("aws:ec2launchtemplate:id" in instance_tags(instance) for instance in by_pool["highmem"])
     highmem = sorted(instance["InstanceId"] for instance in by_pool["highmem"])
-    assert pool_groups(moto, "pools") == {"dask_pool_highmem": highmem}
+    assert pool_groups(moto, "pools") == {"dask_pool_highmem": highmem, "dask_pool_graviton": [graviton["InstanceId"]]}
 
     pools["highmem"]["count"] = 1
     rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=2", "-e", "dask_client_count=0",
-                          "-e", json.dumps({"dask_worker_pools": pools}), cluster="pools")
+                          "-e", json.dumps({"dask_worker_pools": pools, "cloud_ec2_arm64_ami_id": MOTO_ARM64_AMI}),
+                          cluster="pools")
     assert rc == 0, output[-3000:]
     after = cluster_instances(moto, "pools")["worker"]
     ids = {instance["InstanceId"] for instance in after}
     # The two of the pool launched together: either may go.
     kept = sorted(set(highmem) & ids)
-    assert len(kept) == 1 and by_pool[""][0]["InstanceId"] in ids and len(ids) == 3, (highmem, ids)
-    assert pool_groups(moto, "pools") == {"dask_pool_highmem": kept}
+    assert len(kept) == 1 and {by_pool[""][0]["InstanceId"], graviton["InstanceId"]} <= ids and len(ids) == 4, (highmem, ids)
+    assert pool_groups(moto, "pools") == {"dask_pool_highmem": kept, "dask_pool_graviton": [graviton["InstanceId"]]}
     rc, output = playbook(moto, "playbooks/teardown.yml", cluster="pools")
     assert rc == 0, output[-3000:]

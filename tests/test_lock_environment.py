@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, valid_inventory
 
 SCRIPT = ROOT / "roles" / "dask_env" / "files" / "lock_environment.py"
 
@@ -141,3 +141,37 @@ def test_the_role_pins_lock_for_graviton_nodes(tmp_path):
     assert any(name.startswith("numpy-") for name in wheels)
     assert [name for name in wheels if not (name.endswith("-none-any.whl") or "aarch64" in name)] == []
     assert [name for name in wheels if "x86_64" in name] == []
+
+
+def test_a_cluster_with_nodes_of_two_cpus_locks_the_same_pins_for_each(run_playbook, tmp_path):
+    """dask_env_extra_archs (which cloud_ec2 fills for Graviton pools): playbooks/environment.yml
+    locks the pins for dask_env_node_arch in dask_env_lock_dir, and for each other CPU beside
+    it, where a node of that CPU finds its lock. Offline: pip resolves from a folder of wheels."""
+    index = tmp_path / "index"
+    make_wheel(index, "toplevel", "1.0", requires=["leaf==2.0"])
+    make_wheel(index, "leaf", "2.0")
+    inventory = valid_inventory()
+    inventory["all"]["vars"] = {"dask_env_lock_dir": str(tmp_path / "lock"), "dask_env_packages": ["toplevel==1.0"],
+                                "dask_env_pip_no_index": True, "dask_env_pip_find_links": [str(index)],
+                                "dask_env_extra_archs": ["aarch64"], "dask_env_controller_env": ""}
+    rc, output = run_playbook("playbooks/environment.yml", inventory)
+    assert rc == 0, output[-3000:]
+    main, arm = (tmp_path / "lock" / "requirements.lock").read_text(), (tmp_path / "lock" / "aarch64" / "requirements.lock").read_text()
+    assert main.startswith("# Locked for Python 3.11 on x86_64") and arm.startswith("# Locked for Python 3.11 on aarch64")
+    pins = [[line.split(" ")[0] for line in lock.splitlines() if not line.startswith("#")] for lock in (main, arm)]
+    assert pins[0] == pins[1] == ["leaf==2.0", "toplevel==1.0"], pins
+
+
+def test_each_node_installs_the_lock_of_its_own_cpu(tmp_path):
+    """A Graviton node (aarch64 facts) takes dask_env_lock_dir/aarch64's lock, an x86_64 node
+    the main one: on a cluster locked for x86_64 and, beside it, for aarch64."""
+    from conftest import ansible_playbook
+
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inventory = {"all": {"hosts": {"graviton": {**local, "node_facts": {"architecture": "aarch64"}},
+                                   "intel": {**local, "node_facts": {"architecture": "x86_64"}}},
+                         "vars": {"dask_env_lock_dir": "/srv/lock", "dask_env_extra_archs": ["aarch64"]}}}
+    rc, output = ansible_playbook("tests/playbooks/node-lock.yml", inventory, tmp_path)
+    assert rc == 0, output[-3000:]
+    assert (tmp_path / "lock_of_graviton").read_text() == "/srv/lock/aarch64/requirements.lock"
+    assert (tmp_path / "lock_of_intel").read_text() == "/srv/lock/requirements.lock"
