@@ -89,10 +89,10 @@ ROLE_GROUPS = yaml.safe_load((ROOT / "roles" / "dask_cluster" / "vars" / "main.y
     "_dask_cluster_checked_roles"]
 
 
-def node_digests(role, nodes):
+def node_digests(role, nodes, groups=GROUPS):
     result = subprocess.run([sys.executable, "-c", SCRIPT.read_text()], capture_output=True, text=True,
                             input=json.dumps({"inputs": {}, "paths": [str(role)], "options": OPTIONS,
-                                              "nodes": nodes, "groups": GROUPS,
+                                              "nodes": nodes, "groups": groups,
                                               "role_groups": ROLE_GROUPS}))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -153,12 +153,7 @@ def test_a_workers_digest_holds_its_own_pools_settings_but_the_count(role_and_lo
     groups = dict(GROUPS, big=["dask_workers", "dask_pool_big"])
 
     def digests(pools):
-        result = subprocess.run([sys.executable, "-c", SCRIPT.read_text()], capture_output=True, text=True,
-                                input=json.dumps({"inputs": {}, "paths": [str(role)], "options": OPTIONS,
-                                                  "nodes": {host: {"dask_worker_pools": pools} for host in groups},
-                                                  "groups": groups, "role_groups": ROLE_GROUPS}))
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
+        return node_digests(role, {host: {"dask_worker_pools": pools} for host in groups}, groups)
 
     big = {"count": 1, "nthreads": 1, "resources": {"BIG": 1}}
     first = digests({"big": big})
@@ -167,5 +162,4 @@ def test_a_workers_digest_holds_its_own_pools_settings_but_the_count(role_and_lo
     assert changed["big"] != first["big"]
     assert {host: changed[host] for host in GROUPS} == {host: first[host] for host in GROUPS}
     # The default pool's workers digest as if there were no pools at all.
-    assert {host: first[host] for host in GROUPS} == {host: digest for host, digest in node_digests(
-        role, {host: {} for host in GROUPS}).items()}
+    assert {host: first[host] for host in GROUPS} == node_digests(role, {host: {} for host in GROUPS})
