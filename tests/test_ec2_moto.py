@@ -148,12 +148,18 @@ BAD_INPUTS = [
      ["cloud_ec2_ami_name 'ubuntu/images/nothing-like-this-*' matches no available x86_64 image"]),
     ({"cloud_ec2_ami_id": "ami-0123456789abcdef0"},
      ["cloud_ec2_ami_id ami-0123456789abcdef0 does not exist in us-east-1"]),
-    # Three settings refused by one task, each with its own message.
+    # Three settings refused by one task, each with its own message. moto has no Ubuntu image
+    # for the arm64 type (Graviton) to launch from.
     ({"cloud_ec2_worker_instance_type": "m7i.huge", "cloud_ec2_client_instance_type": "m7g.large",
       "cloud_ec2_root_volume_size": 10},
      ["cloud_ec2_worker_instance_type 'm7i.huge': us-east-1 offers no such instance type",
-      "cloud_ec2_client_instance_type 'm7g.large': these instance types cannot run x86_64 images",
+      "cloud_ec2_client_instance_type 'm7g.large': run arm64 only, and cloud_ec2_arm64_ami_name "
+      "'ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*' matches no available arm64 image",
       "cloud_ec2_root_volume_size 10 is smaller than the 15 GiB root snapshot"]),
+    # An arm64 AMI for x86_64-only types.
+    ({"cloud_ec2_ami_id": MOTO_ARM64_AMI},
+     ["cloud_ec2_scheduler_instance_type 'm7i.2xlarge', cloud_ec2_worker_instance_type 'm7i.2xlarge', "
+      "cloud_ec2_client_instance_type 'm7i.2xlarge': these instance types cannot run arm64 images"]),
     ({"cloud_ec2_subnet_ids": ["SMALL", "subnet-0123456789abcdef0"], "dask_worker_count": 12},
      ["cloud_ec2_subnet_ids: subnet-0123456789abcdef0 do not exist in us-east-1",
       "cloud_ec2_subnet_ids: the instances launch in SMALL, which has room for 11 instances"]),
