@@ -16,7 +16,8 @@ def local_cloud(**settings):
     ({"cloud_local_publish_ports": "sometimes"}, "argument 'cloud_local_publish_ports' is of type str and we were unable to convert to bool"),
     ({"cloud_local_publish_address": "0.0.0.0"}, "cloud_local_publish_address must be a loopback address"),
     ({"dask_worker_count": 0}, "dask_worker_count must be a whole number from 1 to dask_cluster_max_workers"),
-], ids=["string for publish_ports", "public publish address", "no workers"])
+    ({"dask_worker_pools": {"cuda": {"gpu": True}}}, "dask_worker_pools.cuda.gpu: the local cloud has no GPUs"),
+], ids=["string for publish_ports", "public publish address", "no workers", "GPU pool"])
 def test_provisioning_refuses_bad_local_settings_before_docker(run_playbook, settings, expected):
     rc, output = run_playbook("playbooks/provision.yml", local_cloud(**settings))
     assert rc != 0

@@ -28,6 +28,10 @@ REGION = "us-east-1"
 MOTO_AMI = "ami-760aaa0f"
 # And its arm64 one (Amazon Linux 2022), for instance types that run arm64 only (Graviton).
 MOTO_ARM64_AMI = "ami-0e9271c829888680e"
+# And its Deep Learning AMI for Ubuntu, by AWS's account that publishes them, for GPU pools:
+# looked up by name as the role's default looks up the Deep Learning Base AMI.
+MOTO_GPU_AMI = "ami-dca37ea5"
+MOTO_GPU_AMI_LOOKUP = {"cloud_ec2_gpu_ami_owner": "898082745236", "cloud_ec2_gpu_ami_name": "Deep Learning AMI Ubuntu Linux - *"}
 # The run's settings, but not the cluster's name and region: those come from the
 # environment through inventory/aws/group_vars/all, as for an operator.
 KNOBS = {
@@ -160,6 +164,12 @@ BAD_INPUTS = [
     ({"cloud_ec2_ami_id": MOTO_ARM64_AMI},
      ["cloud_ec2_scheduler_instance_type 'm7i.2xlarge', cloud_ec2_worker_instance_type 'm7i.2xlarge', "
       "cloud_ec2_client_instance_type 'm7i.2xlarge': these instance types cannot run arm64 images"]),
+    # GPU pools: a type without GPUs, fewer GPUs than nworkers, and no GPU AMI of that name.
+    ({"dask_env_provider": "pip", "dask_worker_pools": {"cuda": {"gpu": True, "instance_type": "m7i.large"}, "duo": {"gpu": True, "nworkers": 2}},
+      **MOTO_GPU_AMI_LOOKUP, "cloud_ec2_gpu_ami_name": "Deep Learning nothing-*"},
+     ["dask_worker_pools.cuda: its instance type m7i.large has 0 GPU(s), fewer than the pool's nworkers (1",
+      "dask_worker_pools.duo: its instance type g6.xlarge has 1 GPU(s), fewer than the pool's nworkers (2",
+      "cloud_ec2_gpu_ami_name 'Deep Learning nothing-*' matches no available x86_64 image owned by cloud_ec2_gpu_ami_owner 898082745236"]),
     ({"cloud_ec2_subnet_ids": ["SMALL", "subnet-0123456789abcdef0"], "dask_worker_count": 12},
      ["cloud_ec2_subnet_ids: subnet-0123456789abcdef0 do not exist in us-east-1",
       "cloud_ec2_subnet_ids: the instances launch in SMALL, which has room for 11 instances"]),
@@ -440,36 +450,45 @@ def pool_groups(moto, cluster):
 
 
 def test_a_pool_launches_its_own_instances_and_scales_apart_from_the_default_pool(moto, tmp_path):
-    """A pool of spot workers of another instance type, and a pool of Graviton (arm64)
-    workers, beside one default worker: a pool's instances carry dask_pool and their own Name,
-    spot ones come from the spot template, Graviton ones from the arm64 AMI (and the run locks
-    the environment for aarch64 too), and the inventory groups them in dask_pool_<name>. Then
-    the default pool grows and a pool shrinks in one run: one default worker is added, one of
-    the pool's goes, the other workers stay."""
+    """A pool of spot workers of another instance type, a pool of Graviton (arm64) workers and
+    a pool of GPU workers, beside one default worker: a pool's instances carry dask_pool and
+    their own Name, spot ones come from the spot template, Graviton ones from the arm64 AMI
+    (and the run locks the environment for aarch64 too), GPU ones are cloud_ec2_gpu_instance_type
+    from the GPU AMI (and the run locks dask_env_gpu_packages for them), and the inventory
+    groups them in dask_pool_<name>. Then the default pool grows and a pool shrinks in one run:
+    one default worker is added, one of the pool's goes, the other workers stay."""
     pools = {"highmem": {"count": 2, "instance_type": "r5.large", "spot": True, "resources": {"MEMORY": 16e9}},
-             "graviton": {"count": 1, "instance_type": "m7g.large"}}
-    arm64 = json.dumps({"dask_worker_pools": pools, "cloud_ec2_arm64_ami_id": MOTO_ARM64_AMI})
+             "graviton": {"count": 1, "instance_type": "m7g.large"},
+             "cuda": {"count": 1, "gpu": True, "spot": True}}
+    arm64 = json.dumps({"dask_worker_pools": pools, "cloud_ec2_arm64_ami_id": MOTO_ARM64_AMI, **MOTO_GPU_AMI_LOOKUP})
     # The pip provider's lock (environment.yml: what site.yml does first), from a folder of
-    # wheels: the arm64 instance type has the pins locked for aarch64 too.
+    # wheels: the arm64 instance type has the pins locked for aarch64 too, the GPU pool its
+    # packages (a wheel of this folder stands in for dask-cuda).
     make_wheel(tmp_path / "index", "toplevel", "1.0")
+    make_wheel(tmp_path / "index", "gpukit", "1.0")
     pip = json.dumps({"dask_env_provider": "pip", "dask_env_lock_dir": str(tmp_path / "lock"), "dask_env_packages": ["toplevel==1.0"],
-                      "dask_env_pip_no_index": True, "dask_env_pip_find_links": [str(tmp_path / "index")]})
+                      "dask_env_pip_no_index": True, "dask_env_pip_find_links": [str(tmp_path / "index")],
+                      "dask_env_gpu_packages": ["gpukit==1.0"]})
     rc, output = playbook(moto, "playbooks/environment.yml", "-e", arm64, "-e", pip, cluster="pools")
     assert rc == 0, output[-3000:]
     assert (tmp_path / "lock" / "aarch64" / "requirements.lock").read_text().startswith("# Locked for Python 3.11 on aarch64")
     assert (tmp_path / "lock" / "requirements.lock").read_text().startswith("# Locked for Python 3.11 on x86_64")
+    assert "\ngpukit==1.0 --hash=sha256:" in (tmp_path / "lock" / "gpu" / "requirements.lock").read_text()
     rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
-                          "-e", arm64, cluster="pools")
+                          "-e", arm64, "-e", pip, cluster="pools")
     assert rc == 0, output[-3000:]
     assert "cloud_ec2 : Lock the environment for the arm64 instances too" in run_tasks(output)["localhost"]
     workers = cluster_instances(moto, "pools")["worker"]
     by_pool = {}
     for instance in workers:
         by_pool.setdefault(instance_tags(instance).get("dask_pool", ""), []).append(instance)
-    assert sorted(by_pool) == ["", "graviton", "highmem"] and len(by_pool["highmem"]) == 2 and len(by_pool[""]) == 1
+    assert sorted(by_pool) == ["", "cuda", "graviton", "highmem"] and len(by_pool["highmem"]) == 2 and len(by_pool[""]) == 1
     graviton = by_pool["graviton"][0]
     assert (graviton["InstanceType"], graviton["ImageId"], graviton["Architecture"]) == ("m7g.large", MOTO_ARM64_AMI, "arm64")
     assert {instance["ImageId"] for instance in by_pool["highmem"] + by_pool[""]} == {MOTO_AMI}
+    gpu = by_pool["cuda"][0]
+    assert (gpu["InstanceType"], gpu["ImageId"], instance_tags(gpu)["Name"]) == ("g6.xlarge", MOTO_GPU_AMI, "dask-pools-worker-cuda")
+    assert "aws:ec2launchtemplate:id" in instance_tags(gpu)
     assert instance_tags(graviton)["Name"] == "dask-pools-worker-graviton"
     assert {instance["InstanceType"] for instance in by_pool["highmem"]} == {"r5.large"}
     assert {instance_tags(instance)["Name"] for instance in by_pool["highmem"]} == {"dask-pools-worker-highmem"}
@@ -477,18 +496,20 @@ def test_a_pool_launches_its_own_instances_and_scales_apart_from_the_default_poo
     assert "aws:ec2launchtemplate:id" not in instance_tags(by_pool[""][0])
     assert all("aws:ec2launchtemplate:id" in instance_tags(instance) for instance in by_pool["highmem"])
     highmem = sorted(instance["InstanceId"] for instance in by_pool["highmem"])
-    assert pool_groups(moto, "pools") == {"dask_pool_highmem": highmem, "dask_pool_graviton": [graviton["InstanceId"]]}
+    assert pool_groups(moto, "pools") == {"dask_pool_highmem": highmem, "dask_pool_graviton": [graviton["InstanceId"]],
+                                          "dask_pool_cuda": [gpu["InstanceId"]]}
 
     pools["highmem"]["count"] = 1
     rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=2", "-e", "dask_client_count=0",
-                          "-e", json.dumps({"dask_worker_pools": pools, "cloud_ec2_arm64_ami_id": MOTO_ARM64_AMI}),
-                          cluster="pools")
+                          "-e", json.dumps({"dask_worker_pools": pools, "cloud_ec2_arm64_ami_id": MOTO_ARM64_AMI, **MOTO_GPU_AMI_LOOKUP}),
+                          "-e", pip, cluster="pools")
     assert rc == 0, output[-3000:]
     after = cluster_instances(moto, "pools")["worker"]
     ids = {instance["InstanceId"] for instance in after}
     # The two of the pool launched together: either may go.
     kept = sorted(set(highmem) & ids)
-    assert len(kept) == 1 and {by_pool[""][0]["InstanceId"], graviton["InstanceId"]} <= ids and len(ids) == 4, (highmem, ids)
-    assert pool_groups(moto, "pools") == {"dask_pool_highmem": kept, "dask_pool_graviton": [graviton["InstanceId"]]}
+    assert len(kept) == 1 and {by_pool[""][0]["InstanceId"], graviton["InstanceId"], gpu["InstanceId"]} <= ids and len(ids) == 5, (highmem, ids)
+    assert pool_groups(moto, "pools") == {"dask_pool_highmem": kept, "dask_pool_graviton": [graviton["InstanceId"]],
+                                          "dask_pool_cuda": [gpu["InstanceId"]]}
     rc, output = playbook(moto, "playbooks/teardown.yml", cluster="pools")
     assert rc == 0, output[-3000:]

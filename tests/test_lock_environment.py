@@ -162,16 +162,86 @@ def test_a_cluster_with_nodes_of_two_cpus_locks_the_same_pins_for_each(run_playb
     assert pins[0] == pins[1] == ["leaf==2.0", "toplevel==1.0"], pins
 
 
-def test_each_node_installs_the_lock_of_its_own_cpu(tmp_path):
-    """A Graviton node (aarch64 facts) takes dask_env_lock_dir/aarch64's lock, an x86_64 node
-    the main one: on a cluster locked for x86_64 and, beside it, for aarch64."""
+def test_each_node_installs_the_lock_of_its_own_cpu_or_gpu_pool(tmp_path):
+    """A Graviton node (aarch64 facts) takes dask_env_lock_dir/aarch64's lock, a worker of a GPU
+    pool dask_env_lock_dir/gpu's, an x86_64 node the main one: on a cluster locked for x86_64
+    and, beside it, for aarch64 and for its GPU workers."""
     from conftest import ansible_playbook
 
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    inventory = {"all": {"hosts": {"graviton": {**local, "node_facts": {"architecture": "aarch64"}},
-                                   "intel": {**local, "node_facts": {"architecture": "x86_64"}}},
-                         "vars": {"dask_env_lock_dir": "/srv/lock", "dask_env_extra_archs": ["aarch64"]}}}
+    x86 = {**local, "node_facts": {"architecture": "x86_64"}}
+    inventory = {"all": {"hosts": {"graviton": {**local, "node_facts": {"architecture": "aarch64"}}, "intel": x86},
+                         "children": {"dask_pool_cuda": {"hosts": {"gpu": x86}}},
+                         "vars": {"dask_env_lock_dir": "/srv/lock", "dask_env_extra_archs": ["aarch64"],
+                                  "dask_worker_pools": {"cuda": {"gpu": True}}}}}
     rc, output = ansible_playbook("tests/playbooks/node-lock.yml", inventory, tmp_path)
     assert rc == 0, output[-3000:]
     assert (tmp_path / "lock_of_graviton").read_text() == "/srv/lock/aarch64/requirements.lock"
     assert (tmp_path / "lock_of_intel").read_text() == "/srv/lock/requirements.lock"
+    assert (tmp_path / "lock_of_gpu").read_text() == "/srv/lock/gpu/requirements.lock"
+
+
+def test_gpu_workers_lock_their_packages_beside_every_other_package_at_the_other_nodes_version(run_playbook, tmp_path):
+    """A pool with gpu: true makes playbooks/environment.yml lock dask_env_gpu_packages in
+    dask_env_lock_dir/gpu, every package of the main lock kept at its version there: a newer
+    'leaf' published since the main lock was made is not taken (the other nodes keep theirs).
+    GPU packages that need another version of a locked package are refused, naming the
+    setting. Offline: pip resolves from a folder of wheels."""
+    index = tmp_path / "index"
+    make_wheel(index, "toplevel", "1.0", requires=["leaf>=1"])
+    make_wheel(index, "leaf", "1.0")
+    inventory = valid_inventory()
+    settings = {"dask_env_lock_dir": str(tmp_path / "lock"), "dask_env_packages": ["toplevel==1.0"],
+                "dask_env_pip_no_index": True, "dask_env_pip_find_links": [str(index)], "dask_env_controller_env": ""}
+    inventory["all"]["vars"] = settings
+    rc, output = run_playbook("playbooks/environment.yml", inventory)
+    assert rc == 0, output[-3000:]
+    assert not (tmp_path / "lock" / "gpu").exists()
+
+    make_wheel(index, "leaf", "2.0")
+    make_wheel(index, "gpukit", "1.0", requires=["leaf"])
+    settings.update({"dask_worker_pools": {"cuda": {"gpu": True}}, "dask_env_gpu_packages": ["gpukit==1.0"]})
+    rc, output = run_playbook("playbooks/environment.yml", inventory)
+    assert rc == 0, output[-3000:]
+
+    def pins(lock):
+        return [line.split(" ")[0] for line in (tmp_path / "lock" / lock).read_text().splitlines() if not line.startswith("#")]
+
+    assert pins("requirements.lock") == ["leaf==1.0", "toplevel==1.0"]
+    assert pins("gpu/requirements.lock") == ["gpukit==1.0", "leaf==1.0", "toplevel==1.0"]
+
+    make_wheel(index, "gpukit", "2.0", requires=["leaf>=2"])
+    settings["dask_env_gpu_packages"] = ["gpukit==2.0"]
+    rc, output = run_playbook("playbooks/environment.yml", inventory)
+    assert rc != 0
+    assert "dask_env_gpu_packages (the pools cuda): pip could not resolve the requirements" in output, output[-3000:]
+    assert "pin that one in dask_env_packages" in output
+
+
+def test_dask_cuda_runs_on_the_dask_release_of_its_rapids_version(tmp_path):
+    """The role's default dask_env_gpu_packages (dask-cuda with the CUDA 12 wheels) beside the
+    role's pins: pip refuses the mix, naming dask-cuda and the Dask pins. With the pins that
+    docs/runbook.md#gpu-workers gives (Dask 2026.7.1, the rest as the role's) pip resolves them
+    (a dry run: the CUDA wheels are large). Reads the package index (PyPI, or this machine's pip
+    configuration)."""
+    defaults = yaml.safe_load((ROOT / "roles" / "dask_env" / "defaults" / "main.yml").read_text())
+    pins, gpu_packages = defaults["dask_env_packages"], defaults["dask_env_gpu_packages"]
+    command = [sys.executable, "-c", SCRIPT.read_text(), "--dir", str(tmp_path / "lock"), "--python", "3.12",
+               "--arch", "x86_64", "--", *pins, *gpu_packages]
+    result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    assert result["error"] and "dask-cuda" in result["error"] and "distributed==2026.8.0" in result["error"], result["error"]
+
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    documented = [line.strip().removeprefix("- ") for line in runbook.split("# GPU pins:", 1)[1].split("```", 1)[0].splitlines()
+                  if line.strip().startswith("- ")]
+    assert {pin.split("==")[0]: pin for pin in documented}.keys() == {pin.split("==")[0]: pin for pin in pins}.keys(), documented
+    dry_run = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(tmp_path / "report.json"),
+         "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.12", "--target", str(tmp_path / "target"),
+         *[f"--platform={tag}_x86_64" for tag in ("manylinux_2_34", "manylinux_2_28", "manylinux_2_17", "manylinux2014")],
+         *documented, *gpu_packages], capture_output=True, text=True)
+    assert dry_run.returncode == 0, dry_run.stderr[-3000:]
+    resolved = {item["metadata"]["name"].lower(): item["metadata"]["version"]
+                for item in json.loads((tmp_path / "report.json").read_text())["install"]}
+    assert resolved["dask-cuda"] == gpu_packages[0].split("==")[1] and resolved["distributed"] == "2026.7.1"
+    assert any(name.startswith("nvidia-") and name.endswith("-cu12") for name in resolved), sorted(resolved)

@@ -1,7 +1,8 @@
 """The rendered systemd units of the scheduler and the worker (the shared skeleton of
 dask_cluster): the worker may make executable memory for JIT compilers unless the strict
 profile is asked for, the scheduler never; the worker's own connect timeout; a pool's
-worker runs with its pool's settings."""
+worker runs with its pool's settings; a GPU pool's worker runs dask-cuda with the NVIDIA
+devices and no others."""
 
 import sys
 
@@ -9,9 +10,10 @@ import pytest
 
 from conftest import ansible_playbook, valid_inventory
 
-VARIANTS = {"default": {}, "strict": {"dask_worker_allow_jit": "false"}, "pool": {}}
-# The "pool" variant's worker is in the group of this pool, whose settings win over its own.
-POOLS = {"big": {"count": 1, "nthreads": 1, "nworkers": 2, "memory_limit": "6GiB", "resources": {"BIG": 1, "GPU": 0.5}}}
+VARIANTS = {"default": {}, "strict": {"dask_worker_allow_jit": "false"}, "pool": {}, "gpu": {"dask_worker_allow_jit": "false"}}
+# The "pool" and "gpu" variants' workers are in the groups of these pools, whose settings win over their own.
+POOLS = {"big": {"count": 1, "nthreads": 1, "nworkers": 2, "memory_limit": "6GiB", "resources": {"BIG": 1, "GPU": 0.5}},
+         "cuda": {"gpu": True, "nworkers": 2, "nthreads": 1, "resources": {"GPU": 1}}}
 
 
 def directives(text):
@@ -23,8 +25,9 @@ def units(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("units")
     inventory = valid_inventory()
     workers = inventory["all"]["children"]["dask_workers"]["hosts"]
-    workers["w3"] = {}
-    inventory["all"]["children"]["dask_workers"]["children"] = {"dask_pool_big": {"hosts": {"w3": {}}}}
+    workers["w3"], workers["w4"] = {}, {}
+    inventory["all"]["children"]["dask_workers"]["children"] = {"dask_pool_big": {"hosts": {"w3": {}}},
+                                                                "dask_pool_cuda": {"hosts": {"w4": {}}}}
     inventory["all"]["vars"] = {"dask_worker_pools": POOLS, "dask_worker_nthreads": 4, "dask_worker_resources": {"SMALL": 1}}
     for (name, variables), host in zip(VARIANTS.items(), sorted(workers)):
         (workdir / name).mkdir()
@@ -66,3 +69,26 @@ def test_a_pools_worker_runs_with_the_pools_settings_and_reports_its_pool(units)
     assert "--nworkers 1" in default and "--nthreads 4" in default and '--resources "SMALL=1"' in default
     assert "Environment=DASK_WORKER_POOL=default\n" in default
     assert all("--preload /etc/dask/report_pool.py" in unit for unit in (pool, default))
+
+
+def test_a_gpu_pools_worker_runs_dask_cuda_with_the_nvidia_devices_only(units):
+    """One worker per GPU (nworkers: the first two GPUs), the host's /dev but only NVIDIA's
+    device groups through the device policy, and executable memory for the CUDA driver even
+    where the strict profile is asked for (this variant asks for it)."""
+    gpu, default = units["gpu"]["dask-worker"], units["default"]["dask-worker"]
+    assert "/opt/dask/env/bin/dask cuda worker tls://" in gpu and "/opt/dask/env/bin/dask worker tls://" in default
+    assert "--nworkers" not in gpu and "--nanny-port" not in gpu and "--nthreads 1" in gpu and '--resources "GPU=1"' in gpu
+    assert "--preload /etc/dask/report_pool.py" in gpu
+    unit = directives(gpu)
+    assert "Environment=CUDA_VISIBLE_DEVICES=0,1\n" in gpu and "Environment=DASK_WORKER_POOL=cuda\n" in gpu
+    assert (unit["PrivateDevices"], unit["DevicePolicy"], unit["DeviceAllow"]) == ("no", "closed", "char-nvidia* rw")
+    assert unit["MemoryDenyWriteExecute"] == "no"
+    # The rest of the sandbox is the other workers'.
+    others = directives(default)
+
+    def sandbox(directives_of_unit):
+        return {key: value for key, value in directives_of_unit.items()
+                if key[0].isupper() and key not in ("PrivateDevices", "DeviceAllow", "ExecStart", "Environment")}
+
+    assert sandbox(unit) == sandbox(others)
+    assert "CUDA_VISIBLE_DEVICES" not in default and "DeviceAllow" not in default and others["PrivateDevices"] == "yes"

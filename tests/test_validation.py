@@ -70,6 +70,9 @@ BAD_INPUTS += [
     ("pools beyond the most workers", with_vars("dask_scheduler", {"dask_cluster_max_workers": 5, "dask_worker_count": 2,
                                                                    "dask_worker_pools": {"big": {"count": 4}}}),
      "dask_worker_count and the counts of dask_worker_pools ask for 6 workers in all, more than dask_cluster_max_workers (5)."),
+    ("GPU pool with the conda provider", with_vars("dask_workers", {"dask_env_provider": "conda",
+                                                                    "dask_worker_pools": {"cuda": {"gpu": True}}}),
+     "dask_worker_pools cuda: GPU pools need dask_env_provider pip"),
     ("empty workers group", without_workers(), "Group 'dask_workers' is empty"),
     ("two schedulers", two_schedulers(), "Group 'dask_scheduler' must hold exactly one host; it holds 2"),
 ]
@@ -165,7 +168,7 @@ def test_static_inventory_without_a_scheduler_is_named_at_once(run_playbook):
 
 
 BAD_POOLS = {
-    "big": {"count": -1, "nthreads": 0, "memory_limit": "lots", "resources": {"BIG": "many"}, "flavour": "x", "gpu": True},
+    "big": {"count": -1, "nthreads": 0, "memory_limit": "lots", "resources": {"BIG": "many"}, "flavour": "x", "gpu": "sometimes"},
     "workers": {"count": 1},
     "Spot-Pool": {"count": 1},
     "cheap": {"spot": "maybe", "instance_type": "large"},
@@ -183,7 +186,7 @@ def test_bad_pools_are_refused_naming_the_pool_and_the_setting(run_playbook):
                      "dask_worker_pools.big.memory_limit must be 'auto'",
                      "dask_worker_pools.big.resources must map resource names to numbers",
                      "dask_worker_pools.big has unknown settings: flavour.",
-                     "dask_worker_pools.big.gpu: GPU workers are not supported yet",
+                     "dask_worker_pools.big.gpu must be true or false; got 'sometimes'",
                      "dask_worker_pools.workers: 'workers' is taken by the cluster's groups and nodes",
                      "dask_worker_pools.Spot-Pool: a pool's name must be 1 to 32 lower-case letters",
                      "dask_worker_pools.cheap.spot must be true or false; got 'maybe'",

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Which of some instance types EC2 offers in a region, and the CPU architectures of each.
+"""Which of some instance types EC2 offers in a region, the CPU architectures and the GPUs of each.
 
 amazon.aws has no module for instance types (nor has community.aws): without this, a type
 that does not exist in the region is found only by RunInstances, after the network, the
@@ -10,10 +10,10 @@ amazon.aws module."""
 DOCUMENTATION = r"""
 ---
 module: cloud_ec2_instance_type_info
-short_description: Which instance types EC2 offers in a region, and their architectures
+short_description: Which instance types EC2 offers in a region, their architectures and GPUs
 description:
   - Looks up the given instance types in the instance type offerings of the region and reads
-    the CPU architectures of those offered. Changes nothing.
+    the CPU architectures and the GPUs of those offered. Changes nothing.
 options:
   instance_types:
     description: Instance types to look up, such as m7i.2xlarge.
@@ -51,6 +51,10 @@ architectures:
   description: For each offered type, the CPU architectures it runs (x86_64, arm64, ...).
   returned: success
   type: dict
+gpus:
+  description: For each offered type, its number of GPUs (0 for none).
+  returned: success
+  type: dict
 """
 
 try:
@@ -74,7 +78,7 @@ def main():
             LocationType="region", Filters=[{"Name": "instance-type", "Values": wanted}]
         ).build_full_result()["InstanceTypeOfferings"]
         offered = sorted({offering["InstanceType"] for offering in offerings} & set(wanted))
-        architectures = {}
+        architectures, gpus = {}, {}
         if offered:
             # Only offered types: DescribeInstanceTypes fails on a name that does not exist.
             described = client.get_paginator("describe_instance_types").paginate(
@@ -84,6 +88,10 @@ def main():
                 item["InstanceType"]: item.get("ProcessorInfo", {}).get("SupportedArchitectures", [])
                 for item in described
             }
+            gpus = {
+                item["InstanceType"]: sum(gpu.get("Count", 0) for gpu in item.get("GpuInfo", {}).get("Gpus", []))
+                for item in described
+            }
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
         module.fail_json_aws(error, msg="Failed to describe the instance types of the region")
     module.exit_json(
@@ -91,6 +99,7 @@ def main():
         offered=offered,
         missing=[name for name in wanted if name not in offered],
         architectures=architectures,
+        gpus=gpus,
     )
 
 

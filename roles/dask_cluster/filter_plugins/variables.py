@@ -5,6 +5,8 @@ the pools of workers (dask_worker_pools) as the clouds and the roles read them."
 import difflib
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 
 def dask_cluster_unknown_variables(names, argument_specs, prefixes):
     """One message per name that starts with one of prefixes and that no entry point of the
@@ -58,9 +60,16 @@ def dask_cluster_worker_pools(pools, default_count):
     return entries
 
 
+def dask_cluster_gpu_pools(pools):
+    """The names of the pools whose gpu is true (a bool, or a string Ansible reads as true)."""
+    return sorted(name for name, settings in (pools or {}).items()
+                  if isinstance(settings, dict) and boolean(settings.get("gpu", False), strict=False))
+
+
 class FilterModule:
     def filters(self):
         return {"dask_cluster_unknown_variables": dask_cluster_unknown_variables,
                 "dask_cluster_settings": dask_cluster_settings,
                 "dask_cluster_pool_of": dask_cluster_pool_of,
-                "dask_cluster_worker_pools": dask_cluster_worker_pools}
+                "dask_cluster_worker_pools": dask_cluster_worker_pools,
+                "dask_cluster_gpu_pools": dask_cluster_gpu_pools}

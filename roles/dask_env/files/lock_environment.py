@@ -1,7 +1,8 @@
 """Resolve the Dask environment's requirements into a lock, on the controller.
 
 Usage: python lock_environment.py --dir DIR --python 3.11 --arch x86_64 [--wheelhouse]
-                                  [--pip-arg ARG ...] -- REQUIREMENT [REQUIREMENT ...]
+                                  [--pip-arg ARG ...] [--same-versions-as LOCK]
+                                  -- REQUIREMENT [REQUIREMENT ...]
 
 pip downloads every wheel the requirements need, for the nodes' Python and CPU (not this
 machine's), into DIR/wheels; DIR/requirements.lock then names each one with its version and
@@ -9,7 +10,8 @@ sha256, so that nodes installing with --require-hashes --no-deps get exactly tho
 --wheelhouse also packs the wheels into DIR/wheelhouse.tar (sorted, zero timestamps and
 owners: equal wheels give equal bytes, so Ansible copies it again only when they change).
 When the requirements, the target and the pip arguments are those of the lock already in
-DIR, nothing is resolved again. Prints one JSON object: {"changed", "lock", "wheels",
+DIR, nothing is resolved again. --same-versions-as keeps every package of another lock at its
+version there (a GPU pool's lock: the other nodes' packages and its own). Prints one JSON object: {"changed", "lock", "wheels",
 "archive", "error"}; "error" names the requirement pip could not satisfy.
 """
 
@@ -33,8 +35,9 @@ def normalised(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def spec_digest(requirements, python_version, arch, pip_args, wheelhouse):
-    text = "\n".join([python_version, arch, str(wheelhouse), *MANYLINUX_TAGS, *pip_args, "--", *requirements])
+def spec_digest(requirements, python_version, arch, pip_args, wheelhouse, constraints):
+    text = "\n".join([python_version, arch, str(wheelhouse), *MANYLINUX_TAGS, *pip_args, "--", *requirements,
+                      *(["--constraints", *constraints] if constraints else [])])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -91,13 +94,19 @@ def pack(source_dir, archive):
     tmp.replace(archive)
 
 
-def lock(directory, requirements, python_version, arch, pip_args, wheelhouse):
+def pinned_versions(lock_file):
+    """The 'name==version' of every package of a lock, as pip constraints."""
+    return [line.split()[0] for line in lock_file.read_text().splitlines() if line and not line.startswith("#")]
+
+
+def lock(directory, requirements, python_version, arch, pip_args, wheelhouse, same_versions_as=None):
     directory.mkdir(parents=True, exist_ok=True)
+    constraints = pinned_versions(same_versions_as) if same_versions_as else []
     lock_file, stamp = directory / "requirements.lock", directory / "spec"
     wheels, archive = directory / "wheels", directory / "wheelhouse.tar"
     result = {"changed": False, "lock": str(lock_file), "wheels": str(wheels),
               "archive": str(archive) if wheelhouse else None, "error": None}
-    digest = spec_digest(requirements, python_version, arch, pip_args, wheelhouse)
+    digest = spec_digest(requirements, python_version, arch, pip_args, wheelhouse, constraints)
     complete = lock_file.exists() and wheels.is_dir() and (archive.exists() or not wheelhouse)
     if complete and stamp.exists() and stamp.read_text().strip() == digest:
         return result
@@ -105,6 +114,10 @@ def lock(directory, requirements, python_version, arch, pip_args, wheelhouse):
     incoming = directory / "wheels.incoming"
     shutil.rmtree(incoming, ignore_errors=True)
     incoming.mkdir()
+    if constraints:
+        constraints_file = directory / "constraints.txt"
+        constraints_file.write_text("\n".join(constraints) + "\n")
+        pip_args = [*pip_args, f"--constraint={constraints_file}"]
     error = download(requirements, python_version, arch, pip_args, incoming)
     if error:
         shutil.rmtree(incoming)
@@ -126,9 +139,10 @@ def main(argv=None):
     parser.add_argument("--arch", required=True, help="the nodes' CPU (uname -m)")
     parser.add_argument("--wheelhouse", action="store_true", help="also pack the wheels into wheelhouse.tar")
     parser.add_argument("--pip-arg", action="append", default=[], help="an index option for pip (repeatable)")
+    parser.add_argument("--same-versions-as", type=Path, help="a lock whose packages keep their versions here")
     parser.add_argument("requirements", nargs="+")
     args = parser.parse_args(argv)
-    result = lock(args.dir, args.requirements, args.python, args.arch, args.pip_arg, args.wheelhouse)
+    result = lock(args.dir, args.requirements, args.python, args.arch, args.pip_arg, args.wheelhouse, args.same_versions_as)
     print(json.dumps(result))
     return 0
 
