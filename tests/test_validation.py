@@ -93,10 +93,20 @@ def test_valid_inventory_passes_validation(run_playbook):
     assert "failed=0" in output
 
 
-@pytest.mark.parametrize("limit", ["auto", "4GiB", "500 MB", "8589934592", 0.9, 1, "2e9"])
-def test_memory_limits_dask_accepts_are_accepted(run_playbook, limit):
-    rc, output = run_playbook("playbooks/validate.yml", with_vars("dask_workers", {"dask_worker_memory_limit": limit}))
+MEMORY_LIMITS = ["auto", "4GiB", "500 MB", "8589934592", 0.9, 1, "2e9"]
+
+
+def test_memory_limits_dask_accepts_are_accepted(run_playbook):
+    """One worker per limit, in one run: each is checked on its own host."""
+    inventory = valid_inventory()
+    workers = inventory["all"]["children"]["dask_workers"]["hosts"]
+    template = workers["w1"]
+    workers.clear()
+    for number, limit in enumerate(MEMORY_LIMITS, start=1):
+        workers[f"w{number}"] = {**template, "dask_worker_memory_limit": limit}
+    rc, output = run_playbook("playbooks/validate.yml", inventory)
     assert rc == 0, output
+    assert all(f"w{number} " in output for number in range(1, len(MEMORY_LIMITS) + 1))
 
 
 @pytest.mark.parametrize("duration", ["90s", "1h30m"])
