@@ -3,12 +3,14 @@ hashed lock and a wheelhouse. Offline: pip resolves from a folder of wheels made
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import ROOT, valid_inventory
@@ -16,14 +18,14 @@ from conftest import ROOT, valid_inventory
 SCRIPT = ROOT / "roles" / "dask_env" / "files" / "lock_environment.py"
 
 
-def make_wheel(folder, name, version, requires=()):
-    """A minimal, valid pure-Python wheel."""
+def make_wheel(folder, name, version, requires=(), code=""):
+    """A minimal, valid pure-Python wheel (code: its module's source)."""
     folder.mkdir(exist_ok=True)
     dist_info = f"{name}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
     path = folder / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as wheel:
-        wheel.writestr(f"{name}/__init__.py", "")
+        wheel.writestr(f"{name}/__init__.py", code)
         wheel.writestr(f"{dist_info}/METADATA", metadata)
         wheel.writestr(f"{dist_info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         wheel.writestr(f"{dist_info}/RECORD", "")
@@ -86,6 +88,64 @@ def test_a_requirement_pip_cannot_satisfy_is_named_and_the_old_lock_stays(tmp_pa
         assert not result["changed"]
         assert bad in result["error"] and "Python 3.11 on x86_64" in result["error"], result["error"]
         assert (tmp_path / "lock" / "requirements.lock").read_text() == before
+
+
+@pytest.mark.parametrize("made_before_the_history", [False, True], ids=["history", "lock-without-history"])
+def test_pins_changed_back_give_the_lock_they_had_even_after_a_newer_dependency_is_published(tmp_path, made_before_the_history):
+    """Pins A, then B, then A again: the second lock of A is the first, byte for byte (and its
+    wheelhouse too), not a resolution that takes the unpinned dependency published meanwhile;
+    so the nodes find the environment they kept. A lock made before there was a history is
+    remembered when the pins change."""
+    index, directory = tmp_path / "index", tmp_path / "lock"
+    make_wheel(index, "toplevel", "1.0", requires=["leaf>=1"])
+    make_wheel(index, "toplevel", "1.1", requires=["leaf>=1"])
+    make_wheel(index, "leaf", "1.0")
+    first = lock(directory, index, "toplevel==1.0", wheelhouse=True)
+    assert first["changed"] and not first.get("reused") and first["error"] is None
+    lock_a, wheelhouse_a = (directory / "requirements.lock").read_text(), Path(first["archive"]).read_bytes()
+    if made_before_the_history:
+        shutil.rmtree(directory / "history")
+    assert lock(directory, index, "toplevel==1.1", wheelhouse=True)["changed"]
+    assert "toplevel==1.1 " in (directory / "requirements.lock").read_text()
+
+    make_wheel(index, "leaf", "2.0")  # what a fresh resolution of A would now take
+    again = lock(directory, index, "toplevel==1.0", wheelhouse=True)
+    assert again["error"] is None, again["error"]
+    assert (directory / "requirements.lock").read_text() == lock_a
+    assert "leaf==1.0 " in lock_a
+    assert again["changed"] and again.get("reused")
+    assert sorted(wheel.name for wheel in (directory / "wheels").iterdir()) == [
+        "leaf-1.0-py3-none-any.whl", "toplevel-1.0-py3-none-any.whl"]
+    assert Path(again["archive"]).read_bytes() == wheelhouse_a
+    # Pins never locked before are resolved: they take the newer leaf.
+    assert not lock(directory, index, "toplevel==1.0", "leaf", wheelhouse=True).get("reused")
+    assert "leaf==2.0 " in (directory / "requirements.lock").read_text()
+
+
+def test_pins_changed_back_whose_wheel_changed_on_the_index_are_refused_and_the_current_lock_stays(tmp_path):
+    """The remembered lock of pins A names leaf 1.0 with its sha256; the index now serves other
+    bytes as leaf 1.0 (a rebuilt or replaced wheel): A is refused, naming leaf, and the lock
+    of B stays in place, as it was."""
+    index, directory = tmp_path / "index", tmp_path / "lock"
+    make_wheel(index, "toplevel", "1.0", requires=["leaf>=1"])
+    make_wheel(index, "toplevel", "1.1", requires=["leaf>=1"])
+    make_wheel(index, "leaf", "1.0")
+    lock(directory, index, "toplevel==1.0", wheelhouse=True)
+    lock(directory, index, "toplevel==1.1", wheelhouse=True)
+    lock_b, wheelhouse_b = (directory / "requirements.lock").read_text(), (directory / "wheelhouse.tar").read_bytes()
+
+    make_wheel(index, "leaf", "1.0", code="rebuilt = True\n")  # same name, version and needs; other bytes
+    result = lock(directory, index, "toplevel==1.0", wheelhouse=True)
+    assert not result["changed"]
+    named = result["error"].replace(str(directory), "<lock dir>")  # the file it names aside
+    assert "leaf" in named and "toplevel" not in named and "sha256" in named, result["error"]
+    assert "<lock dir>/history/" in named, result["error"]
+    assert (directory / "requirements.lock").read_text() == lock_b
+    assert (directory / "wheelhouse.tar").read_bytes() == wheelhouse_b
+    assert sorted(wheel.name for wheel in (directory / "wheels").iterdir()) == [
+        "leaf-1.0-py3-none-any.whl", "toplevel-1.1-py3-none-any.whl"]
+    # B is still the lock in place: asked for again, nothing changes.
+    assert not lock(directory, index, "toplevel==1.1", wheelhouse=True)["changed"]
 
 
 def test_a_lock_missing_its_wheelhouse_is_made_again(tmp_path):

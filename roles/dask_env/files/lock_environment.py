@@ -11,8 +11,21 @@ sha256, so that nodes installing with --require-hashes --no-deps get exactly tho
 owners: equal wheels give equal bytes, so Ansible copies it again only when they change).
 When the requirements, the target and the pip arguments are those of the lock already in
 DIR, nothing is resolved again. --same-versions-as keeps every package of another lock at its
-version there (a GPU pool's lock: the other nodes' packages and its own). Prints one JSON object: {"changed", "lock", "wheels",
-"archive", "error"}; "error" names the requirement pip could not satisfy.
+version there (a GPU pool's lock: the other nodes' packages and its own); its pins are part of
+the spec.
+
+Every lock made is also kept in DIR/history/<spec digest>.lock. A spec locked before (pins
+changed, then changed back) is not resolved again: pip downloads exactly the packages of that
+lock (name==version, --no-deps), and the new lock must equal it byte for byte. A resolution
+would pick up any unpinned dependency released since, and the nodes, which name their
+environments after the lock, would build a new one instead of switching back to the one they
+kept. A wheel whose sha256 has changed on the index since is refused, naming it. Removing
+DIR/history (or one lock in it) resolves afresh.
+
+Prints one JSON object: {"changed", "reused", "lock", "wheels", "archive", "error"}; "reused"
+says the lock came from DIR/history, "error" names the requirement pip could not satisfy, or
+the packages whose wheels no longer match the remembered lock. On an error, DIR keeps the lock
+it had.
 """
 
 import argparse
@@ -99,14 +112,41 @@ def pinned_versions(lock_file):
     return [line.split()[0] for line in lock_file.read_text().splitlines() if line and not line.startswith("#")]
 
 
+def remember(lock_file, stamp, history):
+    """Keep DIR's lock in history/<its spec digest>.lock, unless already there.
+
+    The spec file is written last and removed before the lock changes, so it names the lock
+    beside it; this also records locks made before there was a history."""
+    if not (lock_file.exists() and stamp.exists()):
+        return
+    kept = history / f"{stamp.read_text().strip()}.lock"
+    if not kept.exists():
+        history.mkdir(exist_ok=True)
+        tmp = kept.with_suffix(".tmp")
+        tmp.write_text(lock_file.read_text())
+        tmp.replace(kept)  # never a half-written lock to compare with later
+
+
+def differing_packages(old_text, new_text):
+    """The packages whose line (version and sha256) differs between two locks."""
+
+    def by_name(text):
+        return {line.split("==")[0]: line for line in text.splitlines() if line and not line.startswith("#")}
+
+    old, new = by_name(old_text), by_name(new_text)
+    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+
+
 def lock(directory, requirements, python_version, arch, pip_args, wheelhouse, same_versions_as=None):
     directory.mkdir(parents=True, exist_ok=True)
     constraints = pinned_versions(same_versions_as) if same_versions_as else []
     lock_file, stamp = directory / "requirements.lock", directory / "spec"
     wheels, archive = directory / "wheels", directory / "wheelhouse.tar"
-    result = {"changed": False, "lock": str(lock_file), "wheels": str(wheels),
+    history = directory / "history"
+    result = {"changed": False, "reused": False, "lock": str(lock_file), "wheels": str(wheels),
               "archive": str(archive) if wheelhouse else None, "error": None}
     digest = spec_digest(requirements, python_version, arch, pip_args, wheelhouse, constraints)
+    remember(lock_file, stamp, history)
     complete = lock_file.exists() and wheels.is_dir() and (archive.exists() or not wheelhouse)
     if complete and stamp.exists() and stamp.read_text().strip() == digest:
         return result
@@ -114,22 +154,45 @@ def lock(directory, requirements, python_version, arch, pip_args, wheelhouse, sa
     incoming = directory / "wheels.incoming"
     shutil.rmtree(incoming, ignore_errors=True)
     incoming.mkdir()
-    if constraints:
-        constraints_file = directory / "constraints.txt"
-        constraints_file.write_text("\n".join(constraints) + "\n")
-        pip_args = [*pip_args, f"--constraint={constraints_file}"]
-    error = download(requirements, python_version, arch, pip_args, incoming)
+    kept = history / f"{digest}.lock"
+    reused = kept.exists()
+    if reused:
+        # This spec was locked before: fetch exactly that lock's packages rather than resolve
+        # again, so the same pins give the same lock (and the nodes the environment they kept).
+        # Its versions are exact, hence --no-deps and no constraints.
+        error = download(pinned_versions(kept), python_version, arch, [*pip_args, "--no-deps"], incoming)
+        if error:
+            error += f" (fetching the packages of {kept}, the lock these pins had before)"
+    else:
+        if constraints:
+            constraints_file = directory / "constraints.txt"
+            constraints_file.write_text("\n".join(constraints) + "\n")
+            pip_args = [*pip_args, f"--constraint={constraints_file}"]
+        error = download(requirements, python_version, arch, pip_args, incoming)
+    if not error:
+        header = [f"# Locked for Python {python_version} on {arch} from:"] + [f"#   {r}" for r in requirements]
+        text = "\n".join(header + lock_lines(incoming)) + "\n"
+        if reused and text != kept.read_text():
+            # Same name and version, other bytes (a rebuilt or replaced wheel): the nodes would
+            # not get what they ran before, so refuse rather than lock it silently.
+            changed = ", ".join(differing_packages(kept.read_text(), text)) or "its header"
+            error = (f"the package index now serves other files for {changed} than the lock these pins had "
+                     f"before ({kept}): their sha256 differs; check the index, or remove that file to lock "
+                     f"these pins afresh")
     if error:
         shutil.rmtree(incoming)
         return {**result, "error": error}
+    # Until the spec file is written again, DIR's lock is none to keep or remember (should
+    # this stop half-way, the next run locks again).
+    stamp.unlink(missing_ok=True)
     shutil.rmtree(wheels, ignore_errors=True)
     incoming.rename(wheels)
-    header = [f"# Locked for Python {python_version} on {arch} from:"] + [f"#   {r}" for r in requirements]
-    lock_file.write_text("\n".join(header + lock_lines(wheels)) + "\n")
+    lock_file.write_text(text)
     if wheelhouse:
         pack(wheels, archive)
     stamp.write_text(digest + "\n")
-    return {**result, "changed": True}
+    remember(lock_file, stamp, history)
+    return {**result, "changed": True, "reused": reused}
 
 
 def main(argv=None):
