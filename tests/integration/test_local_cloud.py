@@ -489,6 +489,36 @@ def test_second_run_changes_nothing(cluster):
     assert result.returncode == 0, result.stdout[-6000:]
     changed = {host: counts["changed"] for host, counts in recap(result.stdout).items()}
     assert set(changed.values()) == {0}, changed_tasks(result.stdout)
+    # Every node holds what it was configured with: none is configured again.
+    assert configured_nodes(result.stdout) == [], result.stdout[-6000:]
+
+
+def configured_nodes(output):
+    return sorted(host for host, tasks in run_tasks(output).items() if CONFIGURE_TASK in tasks)
+
+
+CONFIGURE_TASK = "dask_cluster : Put the nodes this run configures in the group _dask_configure"
+
+
+def test_drift_on_a_node_has_that_node_configured_again_which_puts_it_back(cluster):
+    """A deleted unit, an edited file, a stopped service: site.yml configures the nodes that
+    drifted, and only those, saying what changed, and puts each back."""
+    worker_1, worker_2, client = f"{CLUSTER}-worker-1", f"{CLUSTER}-worker-2", f"{CLUSTER}-client-1"
+    tls_yaml = in_container(worker_2, "cat", "/etc/dask/tls.yaml").stdout
+    assert in_container(worker_1, "rm", "/etc/systemd/system/dask-worker.service").returncode == 0
+    assert in_container(worker_2, "sh", "-c", "echo '# edited' >> /etc/dask/tls.yaml").returncode == 0
+    assert in_container(client, "systemctl", "stop", "dask-jupyter.service").returncode == 0
+    result, seconds = ansible_playbook("site.yml")
+    print(f"\nsite.yml putting back drift on 3 nodes: {seconds:.0f} s")
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert configured_nodes(result.stdout) == sorted([worker_1, worker_2, client]), result.stdout[-6000:]
+    assert f"{worker_1} is configured again: changed since: " in result.stdout
+    assert "/etc/systemd/system/dask-worker.service" in result.stdout and "unit:dask-worker.service" in result.stdout
+    assert f"{worker_2} is configured again: changed since: /etc/dask/tls.yaml" in result.stdout
+    assert f"{client} is configured again: changed since: unit:dask-jupyter.service" in result.stdout
+    assert in_container(worker_1, "systemctl", "is-active", "dask-worker.service").stdout.strip() == "active"
+    assert in_container(worker_2, "cat", "/etc/dask/tls.yaml").stdout == tls_yaml
+    assert in_container(client, "systemctl", "is-active", "dask-jupyter.service").stdout.strip() == "active"
 
 
 def node_certificate_serials():
@@ -654,7 +684,7 @@ print(json.dumps({"values": client.gather(futures), "holders": sorted({h for hs 
 def test_scaling_down_retires_the_leaving_workers_and_keeps_their_results(cluster):
     """dask_worker_count 3 -> 2, and the pool 'big' gone: worker-3 and big-1 retire and go."""
     leaving = f"{CLUSTER}-worker-3"
-    # Drift on a node: a run that adds no machine configures every node and puts it back.
+    # Drift on the client: the run configures it again, which puts it back.
     in_container(f"{CLUSTER}-client-1", "rm", "/usr/local/bin/dask-smoke-test")
     holder = subprocess.Popen([str(CLIENT_PYTHON), "-c", HOLDER, leaving], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -1,6 +1,6 @@
 """The classic Dask walkthrough, run against a cluster.
 
-Usage: dask-smoke-test [--restart] [SCHEDULER_ADDRESS]
+Usage: dask-smoke-test [--restart] [--workers N] [SCHEDULER_ADDRESS]
 
 Without an address it connects with Client() and no arguments (the address comes from
 /etc/dask on client nodes). Runs map/submit/gather/as_completed, a dask.array reduction
@@ -8,9 +8,12 @@ on the cluster, checks that a released future disappears and that every process 
 scheduler, each worker process and this client) has the same installed packages at the same
 versions, naming the package and the process that differ; with --restart also restart()
 (which restarts every worker and drops every result any client holds: never on a cluster in
-use, so verify.yml leaves it out). Prints one JSON object; exits 1 when any check fails.
+use, so verify.yml leaves it out). With --workers it first waits, up to two minutes, until N
+workers are connected (machines that just booted join a little after their scheduler). Prints
+one JSON object; exits 1 when any check fails.
 """
 
+import argparse
 import json
 import platform
 import re
@@ -77,11 +80,16 @@ def main(argv):
     started = time.monotonic()
     report = {"checks": {}}
     checks = report["checks"]
-    restart = "--restart" in argv[1:]
-    addresses = [arg for arg in argv[1:] if arg != "--restart"]
-    client = Client(addresses[0] if addresses else None, timeout="60s")
+    parser = argparse.ArgumentParser(prog="dask-smoke-test")
+    parser.add_argument("--restart", action="store_true")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("address", nargs="?")
+    args = parser.parse_args(argv[1:])
+    restart = args.restart
+    client = Client(args.address, timeout="60s")
     report["scheduler"] = client.scheduler.address
     report["encrypted"] = client.scheduler.address.startswith("tls://")
+    wait_until(lambda: len(client.scheduler_info()["workers"]) >= args.workers, timeout=120)
     workers = client.scheduler_info()["workers"]
     report["workers"] = len(workers)
     checks["has_workers"] = len(workers) > 0
