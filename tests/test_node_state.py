@@ -22,13 +22,13 @@ def make_tree(root):
     (root / "envs/b/site-packages").mkdir(parents=True)
     (root / "env").symlink_to(root / "envs/a")
     return {"files": [f"{root}/etc/dask", f"{root}/env", f"{root}/unit-*.service"],
-            "names": [f"{root}/env/site-packages/*.dist-info"], "skip": ["__pycache__", "configured-from"]}
+            "names": [f"{root}/env/site-packages/*.dist-info"], "skip": ["__pycache__"],
+            "dirs": [f"{root}/envs"], "units": [], "accounts": [], "sysctl_files": [], "packages": False,
+            "record": f"{root}/etc/dask/configured-from"}
 
 
 def read(spec):
-    state = node_state.files_state(spec["files"], set(spec["skip"]))
-    state.update(node_state.names_state(spec["names"]))
-    return state
+    return node_state.read_state(None, spec)
 
 
 def differs(before, after):
@@ -72,9 +72,25 @@ def test_each_kind_of_drift_names_its_item(tmp_path):
     (tmp_path / "envs/a/site-packages/dask-2026.8.0.dist-info").rename(tmp_path / "envs/a/site-packages/dask-2026.7.1.dist-info")
     assert differs(before, read(spec)) == [f"names:{tmp_path}/env/site-packages/*.dist-info"]
 
+    # A directory of the services' data: its mode counts, not what it holds.
+    (tmp_path / "envs/c").mkdir()
+    assert differs(before, read(spec)) == [f"names:{tmp_path}/env/site-packages/*.dist-info"]
+    (tmp_path / "envs").chmod(0o700)
+    assert f"dir:{tmp_path}/envs" in differs(before, read(spec))
+    (tmp_path / "envs").chmod(0o755)
+
     # A unit file that appears where the pattern matched none.
     (tmp_path / "unit-extra.service").write_text("[Unit]\n")
     assert f"{tmp_path}/unit-*.service" in differs(before, read(spec))
+
+
+def test_the_record_reads_as_json_or_as_none(tmp_path):
+    record = tmp_path / "configured-from"
+    assert node_state.read_record(str(record)) == {}
+    record.write_text("0123abcd\n")  # a record of an older release: a digest alone
+    assert node_state.read_record(str(record)) == {}
+    record.write_text('{"config": "x", "state": {"a": "b"}}\n')
+    assert node_state.read_record(str(record)) == {"config": "x", "state": {"a": "b"}}
 
 
 def test_accounts_and_sysctls_count_with_what_the_system_says(tmp_path):

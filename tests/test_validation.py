@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from conftest import valid_inventory
+from playbook_output import recap, run_tasks
 
 
 def with_vars(host_group, variables):
@@ -91,6 +92,23 @@ def test_valid_inventory_passes_validation(run_playbook):
     rc, output = run_playbook("playbooks/validate.yml", valid_inventory())
     assert rc == 0, output
     assert "failed=0" in output
+
+
+def test_the_nodes_of_one_kind_are_checked_once_and_a_node_with_its_own_settings_on_its_own(run_playbook):
+    """Eight workers, one with a bad setting of its own: the first worker is checked for the
+    seven alike, the odd one for itself, and the refusal names it."""
+    inventory = valid_inventory()
+    workers = inventory["all"]["children"]["dask_workers"]["hosts"]
+    for number in range(3, 9):
+        workers[f"w{number}"] = {**workers["w1"], "ansible_host": f"dask-test-absent-w{number}"}
+    workers["w7"]["dask_worker_nthreads"] = 0
+    rc, output = run_playbook("playbooks/validate.yml", inventory)
+    assert rc != 0
+    checked = {host for host, tasks in run_tasks(output).items()
+               if host != "localhost" and "dask_cluster : Refuse settings that no role declares (misspelled names)" in tasks}
+    assert checked == {"sched", "w1", "w7", "c1"}, checked
+    assert "failed: [w7] (item=dask_worker_nthreads)" in output and "got '0'" in output
+    assert {host: counts["failed"] for host, counts in recap(output).items() if counts["failed"]} == {"w7": 1}
 
 
 MEMORY_LIMITS = ["auto", "4GiB", "500 MB", "8589934592", 0.9, 1, "2e9"]

@@ -1,8 +1,10 @@
 """Find settings that no role declares: a misspelled knob (dask_worker_cont=4) is otherwise
-accepted silently and the real one keeps its default. Read a node's settings by name. And
+accepted silently and the real one keeps its default. Read a node's settings by name, and
+tell the nodes with the same settings apart from the others. And
 the pools of workers (dask_worker_pools) as the clouds and the roles read them."""
 
 import difflib
+import json
 import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -31,6 +33,23 @@ def dask_cluster_settings(variables, pattern):
     that reads a role's default, say) does not stop the run."""
     matcher = re.compile(pattern)
     return {name: variables[name] for name in variables if matcher.match(name)}
+
+
+def dask_cluster_first_of_kind(hosts, variables, pattern):
+    """{host: the first of hosts in the same groups with the same settings}: variables holds
+    each host's hostvars, in the order of hosts; settings are the variables whose names match
+    pattern. A host whose settings cannot be read is a kind of its own (its own checks then
+    say what is wrong)."""
+    first = {}
+    kinds = {}
+    for host, host_variables in zip(hosts, variables):
+        try:
+            kind = json.dumps([sorted(host_variables["group_names"]), dask_cluster_settings(host_variables, pattern)],
+                              sort_keys=True, default=str)
+        except Exception:  # noqa: BLE001 - any templating error: the checks of this host will name it
+            kind = f"unreadable {host}"
+        first[host] = kinds.setdefault(kind, host)
+    return first
 
 
 POOL_GROUP_PREFIX = "dask_pool_"
@@ -70,6 +89,7 @@ class FilterModule:
     def filters(self):
         return {"dask_cluster_unknown_variables": dask_cluster_unknown_variables,
                 "dask_cluster_settings": dask_cluster_settings,
+                "dask_cluster_first_of_kind": dask_cluster_first_of_kind,
                 "dask_cluster_pool_of": dask_cluster_pool_of,
                 "dask_cluster_worker_pools": dask_cluster_worker_pools,
                 "dask_cluster_gpu_pools": dask_cluster_gpu_pools}

@@ -23,6 +23,11 @@ options:
     type: list
     elements: str
     default: []
+  dirs:
+    description: Directories that count with their mode and owner only, not what they hold (the services' own data).
+    type: list
+    elements: str
+    default: []
   names:
     description:
       - Glob patterns whose matches count by name only (the packages of a Python environment,
@@ -57,6 +62,11 @@ options:
     type: list
     elements: str
     default: []
+  record:
+    description:
+      - The node's record of its last configuration (JSON), returned as RV(recorded) and never
+        counted itself.
+    type: path
 author:
   - dask-ansible team
 """
@@ -74,7 +84,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 state:
-  description: Item (a path, C(unit:<name>), C(account:<name>), C(packages), C(names:<pattern>), C(sysctl:<key>)) to a digest of 16 hex digits.
+  description: >-
+    Item (a path, C(dir:<path>), C(unit:<name>), C(account:<name>), C(packages), C(names:<pattern>),
+    C(sysctl:<key>)) to a digest of 16 hex digits.
+  returned: success
+  type: dict
+recorded:
+  description: The content of O(record), or an empty dict when it is missing or not a JSON object.
   returned: success
   type: dict
 """
@@ -83,6 +99,7 @@ import fnmatch
 import glob
 import grp
 import hashlib
+import json
 import os
 import pwd
 import stat
@@ -122,6 +139,10 @@ def files_state(patterns, skip):
                         path = os.path.join(folder, name)
                         state[path] = path_entry(path)
     return state
+
+
+def dirs_state(paths):
+    return {f"dir:{path}": path_entry(path) if os.path.lexists(path) else "absent" for path in map(os.path.expanduser, paths)}
 
 
 def names_state(patterns):
@@ -199,28 +220,47 @@ def sysctl_state(files):
     return state
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "files": {"type": "list", "elements": "str", "default": []},
-            "names": {"type": "list", "elements": "str", "default": []},
-            "skip": {"type": "list", "elements": "str", "default": []},
-            "units": {"type": "list", "elements": "str", "default": []},
-            "accounts": {"type": "list", "elements": "str", "default": []},
-            "packages": {"type": "bool", "default": True},
-            "sysctl_files": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
+def read_record(path):
+    try:
+        with open(path) as handle:
+            recorded = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def read_state(module, params):
     state = files_state(params["files"], set(params["skip"]))
+    if params["record"]:
+        state.pop(params["record"], None)
+    state.update(dirs_state(params["dirs"]))
     state.update(names_state(params["names"]))
     state.update(units_state(module, params["units"]))
     state.update(accounts_state(params["accounts"]))
     state.update(sysctl_state(params["sysctl_files"]))
     if params["packages"]:
         state.update(packages_state(module))
-    module.exit_json(changed=False, state=state)
+    return state
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "files": {"type": "list", "elements": "str", "default": []},
+            "dirs": {"type": "list", "elements": "str", "default": []},
+            "names": {"type": "list", "elements": "str", "default": []},
+            "skip": {"type": "list", "elements": "str", "default": []},
+            "units": {"type": "list", "elements": "str", "default": []},
+            "accounts": {"type": "list", "elements": "str", "default": []},
+            "packages": {"type": "bool", "default": True},
+            "sysctl_files": {"type": "list", "elements": "str", "default": []},
+            "record": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    state = read_state(module, module.params)
+    record = module.params["record"]
+    module.exit_json(changed=False, state=state, recorded=read_record(record) if record else {})
 
 
 if __name__ == "__main__":
