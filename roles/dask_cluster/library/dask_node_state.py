@@ -114,6 +114,13 @@ def short(text):
 
 
 def path_entry(path):
+    try:
+        return entry_of(path)
+    except OSError:  # gone between listing and reading
+        return "absent"
+
+
+def entry_of(path):
     info = os.lstat(path)
     owner = f"{info.st_uid}:{info.st_gid}:{stat.S_IMODE(info.st_mode):o}"
     if stat.S_ISLNK(info.st_mode):
@@ -142,7 +149,7 @@ def files_state(patterns, skip):
 
 
 def dirs_state(paths):
-    return {f"dir:{path}": path_entry(path) if os.path.lexists(path) else "absent" for path in map(os.path.expanduser, paths)}
+    return {f"dir:{path}": path_entry(path) for path in map(os.path.expanduser, paths)}
 
 
 def names_state(patterns):
@@ -150,7 +157,7 @@ def names_state(patterns):
             for pattern in patterns}
 
 
-def unit_names(module, patterns):
+def unit_names(patterns):
     present = sorted(os.listdir(UNIT_DIR)) if os.path.isdir(UNIT_DIR) else []
     names = []
     for pattern in patterns:
@@ -163,7 +170,7 @@ def unit_names(module, patterns):
 
 
 def units_state(module, patterns):
-    names = unit_names(module, patterns)
+    names = unit_names(patterns)
     if not names:
         return {}
     rc, out, err = module.run_command(["systemctl", "show", "--property=Id,Type,UnitFileState,ActiveState", "--", *names])
