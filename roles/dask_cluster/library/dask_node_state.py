@@ -196,7 +196,10 @@ def accounts_state(users):
             state[f"account:{user}"] = "absent"
             continue
         groups = sorted(group.gr_name for group in grp.getgrall() if user in group.gr_mem)
-        primary = grp.getgrgid(entry.pw_gid).gr_name if entry.pw_gid in {g.gr_gid for g in grp.getgrall()} else ""
+        try:
+            primary = grp.getgrgid(entry.pw_gid).gr_name
+        except KeyError:
+            primary = ""
         state[f"account:{user}"] = short(f"{entry.pw_uid} {entry.pw_gid} {primary} {entry.pw_dir} {entry.pw_shell} "
                                          + ",".join(groups))
     return state
