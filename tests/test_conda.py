@@ -142,7 +142,8 @@ def test_a_cluster_with_two_providers_is_refused(run_playbook):
     rc, output = run_playbook("playbooks/cluster.yml", inventory)
     assert rc != 0
     assert "dask_env_provider must be the same on every node of the cluster" in output
-    assert "w1=conda" in output and "c1=pip" in output
+    # The scheduler and the client have the settings the controller checked: they count as one.
+    assert "w1=conda" in output and "the nodes of the shared settings=pip" in output
     assert "PLAY [Prepare every node" not in output
 
 

@@ -9,6 +9,8 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+POOL_GROUP_PREFIX = "dask_pool_"
+
 
 def dask_cluster_unknown_variables(names, argument_specs, prefixes):
     """One message per name that starts with one of prefixes and that no entry point of the
@@ -35,24 +37,27 @@ def dask_cluster_settings(variables, pattern):
     return {name: variables[name] for name in variables if matcher.match(name)}
 
 
-def dask_cluster_first_of_kind(hosts, variables, pattern):
+def dask_cluster_first_of_kind(hosts, variables, pattern, checked_settings=None):
     """{host: the first of hosts in the same groups with the same settings}: variables holds
     each host's hostvars, in the order of hosts; settings are the variables whose names match
     pattern. A host whose settings cannot be read is a kind of its own (its own checks then
-    say what is wrong)."""
+    say what is wrong). With checked_settings (those the controller checked in this run, with
+    every role's checks), a host in no pool's group with exactly those settings maps to
+    "localhost": nothing of it is left to check."""
     first = {}
     kinds = {}
     for host, host_variables in zip(hosts, variables):
         try:
-            kind = json.dumps([sorted(host_variables["group_names"]), dask_cluster_settings(host_variables, pattern)],
-                              sort_keys=True, default=str)
+            settings = dask_cluster_settings(host_variables, pattern)
+            groups = sorted(host_variables["group_names"])
+            if settings == checked_settings and not any(group.startswith(POOL_GROUP_PREFIX) for group in groups):
+                first[host] = "localhost"
+                continue
+            kind = json.dumps([groups, settings], sort_keys=True, default=str)
         except Exception:  # noqa: BLE001 - any templating error: the checks of this host will name it
             kind = f"unreadable {host}"
         first[host] = kinds.setdefault(kind, host)
     return first
-
-
-POOL_GROUP_PREFIX = "dask_pool_"
 
 
 def dask_cluster_pool_of(group_names):
