@@ -204,9 +204,12 @@ def test_bad_inputs_are_refused_and_create_nothing(tmp_path, moto, small_subnet,
 
 def test_strings_from_the_command_line_provision_what_they_say(moto):
     """-e gives strings: 300, false, true and 2 are taken as the number and booleans they spell."""
+    # dask_client_jupyter too: this cluster is test_jupyterlab_is_reachable_from_the_admins_only_...'s,
+    # which would otherwise provision and tear down a cluster of its own for one rule.
     rc, output = playbook(moto, "playbooks/provision.yml", "-e", "cloud_ec2_root_volume_size=300",
                           "-e", "cloud_ec2_public_ip=false", "-e", "cloud_ec2_worker_spot=true",
-                          "-e", "dask_worker_count=2", "-e", "dask_client_count=0", cluster="other")
+                          "-e", "dask_worker_count=2", "-e", "dask_client_count=0", "-e", "dask_client_jupyter=true",
+                          cluster="other")
     assert rc == 0, output[-3000:]
     roles = cluster_instances(moto, "other")
     assert {role: len(instances) for role, instances in roles.items()} == {"scheduler": 1, "worker": 2}
@@ -221,6 +224,24 @@ def test_strings_from_the_command_line_provision_what_they_say(moto):
     launched_from = {tag["Value"] for instance in roles["worker"] for tag in instance["Tags"]
                      if tag["Key"] == "aws:ec2launchtemplate:id"}
     assert launched_from == {spot}
+
+
+def jupyter_rules(moto, cluster):
+    """The security group's admissions of dask_client_jupyter_port (8888): [(port, CIDRs)]."""
+    group = client(moto).describe_security_groups(GroupNames=[f"dask-{cluster}"])["SecurityGroups"][0]
+    return [(rule["FromPort"], sorted(cidr["CidrIp"] for cidr in rule["IpRanges"]))
+            for rule in group["IpPermissions"] if rule.get("FromPort") == 8888]
+
+
+def test_jupyterlab_is_reachable_from_the_admins_only_and_only_while_on(moto):
+    """dask_client_jupyter opens 8888 to dask_admin_cidrs in the cluster's group (the
+    controller's checks pass before the scheduler exists); a cluster without it has no such rule
+    (test_instances_the_idle_guard_stopped_are_started_again_not_replaced). The cluster is
+    'other' as test_strings_from_the_command_line_provision_what_they_say provisioned it, with
+    dask_client_jupyter=true; test_the_other_cluster_is_seen_and_torn_down_alone tears it down,
+    rule and all."""
+    assert cluster_instances(moto, "other"), "test_strings_from_the_command_line_provision_what_they_say provisions 'other' first"
+    assert jupyter_rules(moto, "other") == [(8888, sorted(KNOBS["dask_admin_cidrs"]))]
 
 
 @pytest.fixture(scope="module")
@@ -415,25 +436,6 @@ def test_instances_the_idle_guard_stopped_are_started_again_not_replaced(moto):
     assert rc == 0, output[-3000:]
     assert changed_tasks(output) == {}
     rc, output = playbook(moto, "playbooks/teardown.yml", cluster="idle")
-    assert rc == 0, output[-3000:]
-
-
-def jupyter_rules(moto, cluster):
-    """The security group's admissions of dask_client_jupyter_port (8888): [(port, CIDRs)]."""
-    group = client(moto).describe_security_groups(GroupNames=[f"dask-{cluster}"])["SecurityGroups"][0]
-    return [(rule["FromPort"], sorted(cidr["CidrIp"] for cidr in rule["IpRanges"]))
-            for rule in group["IpPermissions"] if rule.get("FromPort") == 8888]
-
-
-def test_jupyterlab_is_reachable_from_the_admins_only_and_only_while_on(moto):
-    """dask_client_jupyter opens 8888 to dask_admin_cidrs in the cluster's group (the
-    controller's checks pass before the scheduler exists); a cluster without it has no such rule
-    (test_instances_the_idle_guard_stopped_are_started_again_not_replaced)."""
-    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_jupyter=true",
-                          cluster="notebook")
-    assert rc == 0, output[-3000:]
-    assert jupyter_rules(moto, "notebook") == [(8888, sorted(KNOBS["dask_admin_cidrs"]))]
-    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="notebook")
     assert rc == 0, output[-3000:]
 
 
