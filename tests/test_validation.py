@@ -112,6 +112,21 @@ def test_the_nodes_of_one_kind_are_checked_once_and_a_node_with_its_own_settings
     assert {host: counts["failed"] for host, counts in recap(output).items() if counts["failed"]} == {"w7": 1}
 
 
+def test_a_setting_read_from_each_nodes_variables_has_every_node_checked_on_its_own(run_playbook):
+    """The controller cannot read a setting made from a node's own variables: no node counts
+    as checked by it, and the run is not stopped for that (the nodes' own checks decide)."""
+    inventory = valid_inventory()
+    for group in inventory["all"]["children"].values():
+        for name, host in group["hosts"].items():
+            host["rack"] = f"rack-of-{name}"
+    inventory["all"]["vars"] = {"dask_worker_name": "{{ rack }}"}
+    rc, output = run_playbook("playbooks/validate.yml", inventory)
+    assert rc == 0, output
+    checked = {host for host, tasks in run_tasks(output).items()
+               if host != "localhost" and "dask_cluster : Refuse settings that no role declares (misspelled names)" in tasks}
+    assert checked == {"sched", "w1", "w2", "c1"}, checked
+
+
 MEMORY_LIMITS = ["auto", "4GiB", "500 MB", "8589934592", 0.9, 1, "2e9"]
 
 

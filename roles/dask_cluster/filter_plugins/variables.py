@@ -37,6 +37,16 @@ def dask_cluster_settings(variables, pattern):
     return {name: variables[name] for name in variables if matcher.match(name)}
 
 
+def dask_cluster_checked_settings(variables, names):
+    """{name: value} of names read from variables (the controller's, play variables included),
+    or None when one cannot be read there (a setting made from a node's facts, say): the
+    nodes are then all checked on their own."""
+    try:
+        return {name: variables[name] for name in names}
+    except Exception:  # noqa: BLE001 - any templating error: nothing is taken as checked
+        return None
+
+
 def dask_cluster_first_of_kind(hosts, variables, pattern, checked_settings=None):
     """{host: the first of hosts in the same groups with the same settings}: variables holds
     each host's hostvars, in the order of hosts; settings are the variables whose names match
@@ -94,6 +104,7 @@ class FilterModule:
     def filters(self):
         return {"dask_cluster_unknown_variables": dask_cluster_unknown_variables,
                 "dask_cluster_settings": dask_cluster_settings,
+                "dask_cluster_checked_settings": dask_cluster_checked_settings,
                 "dask_cluster_first_of_kind": dask_cluster_first_of_kind,
                 "dask_cluster_pool_of": dask_cluster_pool_of,
                 "dask_cluster_worker_pools": dask_cluster_worker_pools,
