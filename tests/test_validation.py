@@ -94,6 +94,12 @@ def test_valid_inventory_passes_validation(run_playbook):
     assert "failed=0" in output
 
 
+def nodes_checked(output):
+    """The nodes whose own settings validate-node.yml checked in a run's output."""
+    return {host for host, tasks in run_tasks(output).items()
+            if host != "localhost" and "dask_cluster : Refuse settings that no role declares (misspelled names)" in tasks}
+
+
 def test_the_nodes_of_one_kind_are_checked_once_and_a_node_with_its_own_settings_on_its_own(run_playbook):
     """Eight workers, one with a bad setting of its own: the odd one is checked for itself, and
     the refusal names it; the others have the settings the controller checked, and are not
@@ -105,8 +111,7 @@ def test_the_nodes_of_one_kind_are_checked_once_and_a_node_with_its_own_settings
     workers["w7"]["dask_worker_nthreads"] = 0
     rc, output = run_playbook("playbooks/validate.yml", inventory)
     assert rc != 0
-    checked = {host for host, tasks in run_tasks(output).items()
-               if host != "localhost" and "dask_cluster : Refuse settings that no role declares (misspelled names)" in tasks}
+    checked = nodes_checked(output)
     assert checked == {"w7"}, checked
     assert "failed: [w7] (item=dask_worker_nthreads)" in output and "got '0'" in output
     assert {host: counts["failed"] for host, counts in recap(output).items() if counts["failed"]} == {"w7": 1}
@@ -122,8 +127,7 @@ def test_a_setting_read_from_each_nodes_variables_has_every_node_checked_on_its_
     inventory["all"]["vars"] = {"dask_worker_name": "{{ rack }}"}
     rc, output = run_playbook("playbooks/validate.yml", inventory)
     assert rc == 0, output
-    checked = {host for host, tasks in run_tasks(output).items()
-               if host != "localhost" and "dask_cluster : Refuse settings that no role declares (misspelled names)" in tasks}
+    checked = nodes_checked(output)
     assert checked == {"sched", "w1", "w2", "c1"}, checked
 
 
