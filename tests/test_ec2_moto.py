@@ -366,17 +366,17 @@ def test_every_resource_carries_the_cluster_and_user_tags(moto):
     """cloud_ec2_tags reach everything the role makes: what it launches with them (the new
     worker, its volume and network interface) and what existed before they were set (the
     network, the group, the key pair, the template, the first instances and their volumes and
-    interfaces). The cluster's own tags stay beside them, and teardown still finds it all."""
-    before = set(tagged_resources(moto))
-    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "cloud_ec2_worker_spot=true",
-                          cluster="billed")
+    interfaces). The cluster's own tags stay beside them. The cluster 'billed' stays for
+    test_instances_the_idle_guard_stopped_are_started_again_not_replaced, which runs this
+    provisioning again and tears it down."""
+    BEFORE_BILLED["resources"] = set(tagged_resources(moto))
+    rc, output = playbook(moto, "playbooks/provision.yml", *BILLED[:4], cluster="billed")
     assert rc == 0, output[-3000:]
-    first = {resource for resource in tagged_resources(moto) if resource not in before}
+    first = set(billed_resources(moto))
 
-    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=2", "-e", "cloud_ec2_worker_spot=true",
-                          "-e", json.dumps({"cloud_ec2_tags": USER_TAGS}), cluster="billed")
+    rc, output = playbook(moto, "playbooks/provision.yml", *BILLED, "-e", "dask_worker_count=2", cluster="billed")
     assert rc == 0, output[-3000:]
-    created = {resource: tags for resource, tags in tagged_resources(moto).items() if resource not in before}
+    created = billed_resources(moto)
     kinds = {kind for kind, _ in created}
     # What the role makes, and the worker that the second run added with the tags given.
     assert {"instance", "volume", "network interface", "vpc", "subnet", "internet gateway", "route table",
@@ -387,18 +387,17 @@ def test_every_resource_carries_the_cluster_and_user_tags(moto):
     roles = {tags.get("dask_role") for (kind, _), tags in created.items() if kind in ("instance", "volume", "network interface")}
     assert roles == {"scheduler", "worker", "client"}
 
-    # The same run again changes nothing: tags compared as the strings AWS keeps, the route
-    # table found again, not made anew.
-    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=2", "-e", "cloud_ec2_worker_spot=true",
-                          "-e", json.dumps({"cloud_ec2_tags": USER_TAGS}), cluster="billed")
-    assert rc == 0, output[-3000:]
-    assert changed_tasks(output) == {}
-    assert set(tagged_resources(moto)) - before == set(created)
 
-    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="billed")
-    assert rc == 0, output[-3000:]
-    left = tagged_resources(moto)
-    assert [resource for resource in created if resource in left and resource[0] not in ("volume", "network interface")] == []
+# The billed cluster's settings: one spot worker (the first run), then the user's tags too.
+BILLED = ["-e", "dask_worker_count=1", "-e", "cloud_ec2_worker_spot=true", "-e", json.dumps({"cloud_ec2_tags": USER_TAGS})]
+# What moto held before the billed cluster: filled by its first test.
+BEFORE_BILLED = {}
+
+
+def billed_resources(moto):
+    """{(kind, id): tags} of what exists now and did not before the billed cluster."""
+    return {resource: tags for resource, tags in tagged_resources(moto).items()
+            if resource not in BEFORE_BILLED["resources"]}
 
 
 def shutdown_behaviors(moto, instances):
@@ -411,32 +410,34 @@ def shutdown_behaviors(moto, instances):
 def test_instances_the_idle_guard_stopped_are_started_again_not_replaced(moto):
     """The idle guard powers the nodes off and EC2 stops them (cloud_ec2_shutdown_behavior stop);
     the next provisioning starts those same instances instead of launching others, and a
-    changed behaviour reaches the instances that exist."""
-    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
-                          cluster="idle")
-    assert rc == 0, output[-3000:]
-    instances = [instance for group in cluster_instances(moto, "idle").values() for instance in group]
+    changed behaviour reaches the instances that exist. The same run again changes nothing
+    (tags compared as the strings AWS keeps, the route table found again, not made anew), and
+    teardown finds it all. On the cluster of test_every_resource_carries_the_cluster_and_user_tags."""
+    instances = [instance for group in cluster_instances(moto, "billed").values() for instance in group]
     ids = {instance["InstanceId"] for instance in instances}
-    assert len(ids) == 2
+    assert len(ids) == 4, "test_every_resource_carries_the_cluster_and_user_tags provisions 'billed' first"
     assert set(shutdown_behaviors(moto, instances).values()) == {"stop"}
-    assert jupyter_rules(moto, "idle") == []
+    assert jupyter_rules(moto, "billed") == []  # dask_client_jupyter is off
+    created = billed_resources(moto)
 
-    ec2 = client(moto)
-    ec2.stop_instances(InstanceIds=sorted(ids))
-    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
-                          "-e", "cloud_ec2_shutdown_behavior=terminate", cluster="idle")
+    client(moto).stop_instances(InstanceIds=sorted(ids))
+    terminate = [*BILLED, "-e", "dask_worker_count=2", "-e", "cloud_ec2_shutdown_behavior=terminate"]
+    rc, output = playbook(moto, "playbooks/provision.yml", *terminate, cluster="billed")
     assert rc == 0, output[-3000:]
     assert "cloud_ec2 : Start the cluster's stopped instances" in changed_tasks(output)["localhost"]
-    after = [instance for group in cluster_instances(moto, "idle").values() for instance in group]
+    after = [instance for group in cluster_instances(moto, "billed").values() for instance in group]
     assert {instance["InstanceId"]: instance["State"]["Name"] for instance in after} == dict.fromkeys(ids, "running")
     assert set(shutdown_behaviors(moto, after).values()) == {"terminate"}
 
-    rc, output = playbook(moto, "playbooks/provision.yml", "-e", "dask_worker_count=1", "-e", "dask_client_count=0",
-                          "-e", "cloud_ec2_shutdown_behavior=terminate", cluster="idle")
+    rc, output = playbook(moto, "playbooks/provision.yml", *terminate, cluster="billed")
     assert rc == 0, output[-3000:]
     assert changed_tasks(output) == {}
-    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="idle")
+    assert set(billed_resources(moto)) == set(created)
+
+    rc, output = playbook(moto, "playbooks/teardown.yml", cluster="billed")
     assert rc == 0, output[-3000:]
+    left = tagged_resources(moto)
+    assert [resource for resource in created if resource in left and resource[0] not in ("volume", "network interface")] == []
 
 
 def instance_tags(instance):

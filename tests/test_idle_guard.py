@@ -1,7 +1,7 @@
 """The idle guard (roles/dask_cluster/files/idle_guard.py): its rule step by step, then the
 program itself, with the system Python, against a real scheduler on 127.0.0.1 (from
-build/client-venv, which scripts/bootstrap makes): idle without clients, busy with one, out of
-reach once the scheduler is gone. --dry-run prints the decision instead of powering off."""
+build/client-venv, which scripts/bootstrap makes): idle without clients, busy with one or with a
+task its client left running, out of reach once the scheduler is gone. --dry-run prints the decision instead of powering off."""
 
 import importlib.util
 import os
@@ -94,6 +94,17 @@ def look(scheduler, state_file, idle_seconds=1):
     return run.stdout.strip()
 
 
+# A client that leaves a task running behind it (fire and forget) and goes.
+LEAVE_A_TASK = """
+import sys, time
+from distributed import Client, fire_and_forget
+client = Client(sys.argv[1])
+fire_and_forget(client.submit(time.sleep, 600, pure=False))
+time.sleep(1)  # the scheduler has the task before the client leaves
+client.close()
+"""
+
+
 def test_the_program_reads_a_real_scheduler(scheduler, tmp_path):
     state = tmp_path / "run" / "state.json"
     assert look(scheduler, state).startswith("idle for 0 s")
@@ -113,6 +124,14 @@ def test_the_program_reads_a_real_scheduler(scheduler, tmp_path):
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+    # So does a task its client left behind (no worker runs it here: it waits, which counts too).
+    left = subprocess.run([str(CLIENT_VENV / "python"), "-c", LEAVE_A_TASK, scheduler["address"]],
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ, DASK_CONFIG="/nonexistent"))
+    assert left.returncode == 0, left.stderr[-2000:]
+    look(scheduler, state)  # the client's visit moved the counters: busy once for that
+    time.sleep(1.2)
+    assert look(scheduler, state).startswith("busy")
 
     scheduler["process"].terminate()
     scheduler["process"].wait(timeout=30)
