@@ -4,6 +4,7 @@ build/client-venv, which scripts/bootstrap makes): idle without clients, busy wi
 task its client left running, out of reach once the scheduler is gone. --dry-run prints the decision instead of powering off."""
 
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -138,3 +139,24 @@ def test_the_program_reads_a_real_scheduler(scheduler, tmp_path):
     assert look(scheduler, state).startswith("unreachable for 0 s")
     time.sleep(1.2)
     assert look(scheduler, state).endswith("; powering off")
+
+
+def decision_at(scheduler, tmp_path, seconds_since_boot, last):
+    """The program's decision, --dry-run, for a cluster idle since long before, on a node that
+    booted seconds_since_boot ago: (look, state file)."""
+    now = time.time()
+    state = tmp_path / f"state-{seconds_since_boot}-{last}.json"
+    state.write_text(json.dumps({"since": now - 1000, "kind": "idle", "activity": None, "first": now - seconds_since_boot}))
+    run = subprocess.run(["python3", str(GUARD), "--metrics-url", scheduler["metrics"], "--idle-seconds", "60",
+                          "--last", str(last), "--boot-grace", "120", "--state-file", str(state), "--dry-run"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_the_scheduler_node_goes_last_when_the_grace_is_what_held_the_nodes(scheduler, tmp_path):
+    """Idle far longer than the period, 130 s after boot with a 120 s grace: the other nodes go,
+    the scheduler's node (--last 20) waits until 140 s, so that they still find it up."""
+    assert decision_at(scheduler, tmp_path, 130, 0).endswith("; powering off")
+    assert not decision_at(scheduler, tmp_path, 130, 20).endswith("; powering off")
+    assert decision_at(scheduler, tmp_path, 145, 20).endswith("; powering off")

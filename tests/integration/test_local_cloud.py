@@ -191,10 +191,11 @@ def test_bad_input_on_a_fresh_run_creates_nothing():
 
 
 IDLE_SHUTDOWN = "1m"
-# No boot grace, so that the test need not wait one out: a client stays connected through
-# each run instead, which keeps the nodes from powering off under it (the grace's rule is
-# tests/test_idle_guard.py's).
-IDLE_VARS = ["-e", f"dask_cluster_idle_shutdown={IDLE_SHUTDOWN}", "-e", "dask_cluster_idle_boot_grace=0s"]
+# A boot grace long enough for scripts/cluster up to start the stopped containers and their
+# scheduler (a client then connects and holds the cluster up), and short enough that the nodes,
+# which got the guard in the arming run, may power off about when they have been idle a minute.
+IDLE_BOOT_GRACE_SECONDS = 150
+IDLE_VARS = ["-e", f"dask_cluster_idle_shutdown={IDLE_SHUTDOWN}", "-e", f"dask_cluster_idle_boot_grace={IDLE_BOOT_GRACE_SECONDS}s"]
 # A client of this machine: it connects (waiting up to argv[2] for the scheduler), stays until
 # a line comes on its input, then leaves a task of argv[1] seconds running behind it, if any.
 IDLE_CLIENT = """
@@ -250,7 +251,8 @@ def idle_guard_looks(nodes):
 def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
     """With dask_cluster_idle_shutdown at 1m: on every node, the guard reads the scheduler (TLS)
     and counts a connected client as busy, then a task running after its client left, then the
-    cluster as idle; every container stops within the minute plus one, and stays (not removed);
+    cluster as idle; every container stops within the minute plus one (once the boot grace is
+    over), and stays (not removed);
     scripts/cluster up, without the guard's settings, starts them, verifies, removes the guard
     and prints the Jupyter URL. That a busy look starts the count again is
     tests/test_idle_guard.py's. The first test on the cluster: its waits overlap the other
@@ -261,6 +263,8 @@ def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
     try:
         result, _ = ansible_playbook("site.yml", *IDLE_VARS)
         assert result.returncode == 0, result.stdout[-6000:]
+        # The guards started during the run; the scheduler's node waits its two looks more.
+        grace_over = time.monotonic() + IDLE_BOOT_GRACE_SECONDS + 20
         assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
         with_client = idle_guard_looks(nodes)
         leave(holder)
@@ -275,7 +279,7 @@ def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
     idle = idle_guard_looks(nodes)
     assert all(look.startswith("idle") for look in idle.values()), idle
     assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
-    deadline = task_ends + 60 + 60
+    deadline = max(task_ends, grace_over) + 60 + 60
     while time.monotonic() < deadline and any(state != "exited" for state, _ in container_states().values()):
         time.sleep(5)
     stopped_after = time.monotonic() - task_ends

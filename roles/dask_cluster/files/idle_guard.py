@@ -14,8 +14,8 @@ saw in a state file under /run (so a boot starts the count afresh), and decides:
 
 Any other mix restarts both counts. A node never powers off within --boot-grace seconds of
 its first look since boot, so that site.yml can start a stopped cluster and configure it.
-The scheduler's own node waits --last seconds more, so that the other nodes see it idle
-before it goes. Standard library only: it runs with the system Python, whatever state the
+The scheduler's own node waits --last seconds more, after the idle period and after the
+grace alike, so that the other nodes see it idle before it goes. Standard library only: it runs with the system Python, whatever state the
 Dask environment is in.
 """
 
@@ -103,7 +103,7 @@ def main():
         state = None
     now = time.time()
     state, power_off = decide(state, observe(args.metrics_url, args.ca_file, args.timeout), now,
-                              args.idle_seconds + args.last, args.boot_grace)
+                              args.idle_seconds + args.last, args.boot_grace + args.last)
     os.makedirs(os.path.dirname(args.state_file), exist_ok=True)
     with open(args.state_file + ".new", "w") as stream:
         json.dump(state, stream)
