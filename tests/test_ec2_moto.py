@@ -362,6 +362,19 @@ def untagged(resources, wanted):
             for key, value in wanted.items() if tags.get(key) != value]
 
 
+# The billed cluster's settings: one spot worker (its first run), then the user's tags too.
+ONE_SPOT_WORKER = ["-e", "dask_worker_count=1", "-e", "cloud_ec2_worker_spot=true"]
+BILLED = [*ONE_SPOT_WORKER, "-e", json.dumps({"cloud_ec2_tags": USER_TAGS})]
+# What moto held before the billed cluster: filled by its first test.
+BEFORE_BILLED = {}
+
+
+def billed_resources(moto):
+    """{(kind, id): tags} of what exists now and did not before the billed cluster."""
+    return {resource: tags for resource, tags in tagged_resources(moto).items()
+            if resource not in BEFORE_BILLED["resources"]}
+
+
 def test_every_resource_carries_the_cluster_and_user_tags(moto):
     """cloud_ec2_tags reach everything the role makes: what it launches with them (the new
     worker, its volume and network interface) and what existed before they were set (the
@@ -370,7 +383,7 @@ def test_every_resource_carries_the_cluster_and_user_tags(moto):
     test_instances_the_idle_guard_stopped_are_started_again_not_replaced, which runs this
     provisioning again and tears it down."""
     BEFORE_BILLED["resources"] = set(tagged_resources(moto))
-    rc, output = playbook(moto, "playbooks/provision.yml", *BILLED[:4], cluster="billed")
+    rc, output = playbook(moto, "playbooks/provision.yml", *ONE_SPOT_WORKER, cluster="billed")
     assert rc == 0, output[-3000:]
     first = set(billed_resources(moto))
 
@@ -386,18 +399,6 @@ def test_every_resource_carries_the_cluster_and_user_tags(moto):
     assert lacking == [], "\n".join(lacking)
     roles = {tags.get("dask_role") for (kind, _), tags in created.items() if kind in ("instance", "volume", "network interface")}
     assert roles == {"scheduler", "worker", "client"}
-
-
-# The billed cluster's settings: one spot worker (the first run), then the user's tags too.
-BILLED = ["-e", "dask_worker_count=1", "-e", "cloud_ec2_worker_spot=true", "-e", json.dumps({"cloud_ec2_tags": USER_TAGS})]
-# What moto held before the billed cluster: filled by its first test.
-BEFORE_BILLED = {}
-
-
-def billed_resources(moto):
-    """{(kind, id): tags} of what exists now and did not before the billed cluster."""
-    return {resource: tags for resource, tags in tagged_resources(moto).items()
-            if resource not in BEFORE_BILLED["resources"]}
 
 
 def shutdown_behaviors(moto, instances):

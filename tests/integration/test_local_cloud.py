@@ -190,126 +190,6 @@ def test_bad_input_on_a_fresh_run_creates_nothing():
         assert docker_lines("network", "ls", "--filter", f"name=^dask-{name}$", "--format", "{{.Name}}") == []
 
 
-IDLE_SHUTDOWN = "1m"
-# A boot grace long enough for scripts/cluster up to start the stopped containers and their
-# scheduler (a client then connects and holds the cluster up), and short enough that the nodes,
-# which got the guard in the arming run, may power off about when they have been idle a minute.
-IDLE_BOOT_GRACE_SECONDS = 150
-IDLE_VARS = ["-e", f"dask_cluster_idle_shutdown={IDLE_SHUTDOWN}", "-e", f"dask_cluster_idle_boot_grace={IDLE_BOOT_GRACE_SECONDS}s"]
-# A client of this machine: it connects (waiting up to argv[2] for the scheduler), stays until
-# a line comes on its input, then leaves a task of argv[1] seconds running behind it, if any.
-IDLE_CLIENT = """
-import sys, time
-from distributed import Client, fire_and_forget
-client = Client(timeout=sys.argv[2])
-print("connected", flush=True)
-sys.stdin.readline()
-if float(sys.argv[1]):
-    fire_and_forget(client.submit(time.sleep, float(sys.argv[1]), pure=False))
-    time.sleep(2)  # the scheduler has the task before the client leaves
-client.close()
-print("left", flush=True)
-"""
-
-
-def idle_client(task_seconds, connect_timeout):
-    return subprocess.Popen([str(CLIENT_PYTHON), "-c", IDLE_CLIENT, str(task_seconds), connect_timeout],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
-
-
-def leave(client):
-    """Tell an idle client to go; what it printed: 'connected', then 'left'."""
-    client.stdin.write("\n")
-    client.stdin.flush()
-    said = [client.stdout.readline().strip(), client.stdout.readline().strip()]
-    assert said == ["connected", "left"], (said, client.stderr.read()[-2000:])
-
-
-def container_states():
-    """{container: (status, restart policy)} of every container of the cluster, running or not."""
-    names = cluster_containers()
-    lines = docker_lines("inspect", "-f", "{{.Name}}={{.State.Status}},{{.HostConfig.RestartPolicy.Name}}", *names)
-    return {line.split("=")[0].lstrip("/"): tuple(line.split("=")[1].split(",")) for line in lines}
-
-
-def idle_guard_looks(nodes):
-    """{node: what its idle guard would decide from this one look}: the guard's own command
-    line (its unit's), with --dry-run and a state file of its own, so the count the timer
-    keeps is left alone. 'busy ...', 'idle ...' or 'unreachable ...'."""
-    looks = {}
-    for node in nodes:
-        shown = in_container(node, "systemctl", "show", "-p", "ExecStart", "--value", "dask-idle-guard.service").stdout
-        argv = shown.split("argv[]=")[1].split(" ;")[0].split()
-        argv[argv.index("--state-file") + 1] = "/run/dask-idle-guard-probe.json"
-        look = in_container(node, *argv, "--dry-run")
-        in_container(node, "rm", "-f", "/run/dask-idle-guard-probe.json")
-        looks[node] = look.stdout.strip() if look.returncode == 0 else look.stderr[-500:]
-    return looks
-
-
-def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
-    """With dask_cluster_idle_shutdown at 1m: on every node, the guard reads the scheduler (TLS)
-    and counts a connected client as busy, then a task running after its client left, then the
-    cluster as idle; every container stops within the minute plus one (once the boot grace is
-    over), and stays (not removed);
-    scripts/cluster up, without the guard's settings, starts them, verifies, removes the guard
-    and prints the Jupyter URL. That a busy look starts the count again is
-    tests/test_idle_guard.py's. The first test on the cluster: its waits overlap the other
-    lane's busiest stages (scripts/test)."""
-    nodes = sorted(cluster_containers())
-    task_seconds = 20
-    holder = idle_client(task_seconds, "30s")
-    try:
-        result, _ = ansible_playbook("site.yml", *IDLE_VARS)
-        assert result.returncode == 0, result.stdout[-6000:]
-        # The guards started during the run; the scheduler's node waits its two looks more.
-        grace_over = time.monotonic() + IDLE_BOOT_GRACE_SECONDS + 20
-        assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
-        with_client = idle_guard_looks(nodes)
-        leave(holder)
-        task_ends = time.monotonic() + task_seconds - 2
-        with_task = idle_guard_looks(nodes)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert all(look.startswith("busy") for look in with_client.values()), with_client
-    assert all(look.startswith("busy") for look in with_task.values()), with_task
-    time.sleep(max(0.0, task_ends - time.monotonic()) + 5)
-    idle = idle_guard_looks(nodes)
-    assert all(look.startswith("idle") for look in idle.values()), idle
-    assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
-    deadline = max(task_ends, grace_over) + 60 + 60
-    while time.monotonic() < deadline and any(state != "exited" for state, _ in container_states().values()):
-        time.sleep(5)
-    stopped_after = time.monotonic() - task_ends
-    print(f"\nidle guard at {IDLE_SHUTDOWN}: every node stopped {stopped_after:.0f} s after the last task")
-    assert container_states() == dict.fromkeys(nodes, ("exited", "on-failure"))
-
-    # As the runbook says: scripts/cluster up (bootstrap, image.yml, site.yml) brings it back;
-    # here without the guard's settings, which removes the guard (the tests after this one need
-    # the cluster to stay up) and gives the containers their usual restart policy again. The
-    # client connects once the scheduler is back, and stays while the run goes.
-    waiter = idle_client(0, "900s")
-    try:
-        started = time.monotonic()
-        result = subprocess.run([str(ROOT / "scripts" / "cluster"), "up"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=1800, env=dict(os.environ, ANSIBLE_NOCOLOR="1", DASK_CLUSTER_NAME=CLUSTER))
-        print(f"scripts/cluster up on the stopped cluster: {time.monotonic() - started:.0f} s")
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-        leave(waiter)
-    finally:
-        waiter.kill()
-        waiter.wait()
-    assert "Check that every worker is connected" in result.stdout
-    assert container_states() == dict.fromkeys(nodes, ("running", "unless-stopped"))
-    guarded = [node for node in nodes if in_container(node, "test", "-e", "/etc/systemd/system/dask-idle-guard.timer").returncode == 0]
-    assert guarded == []
-    # It prints where JupyterLab is, with its token.
-    token = jupyter_checks.read_token(JUPYTER_TOKEN)
-    assert f"Jupyter:    {JUPYTER_URL}/lab?token={token}" in result.stdout, result.stdout[-1500:]
-
-
 def running_cluster_state():
     """Each container's id, and each Dask unit's (MainPID, start time): what a refused run must leave."""
     units = {"scheduler": "dask-scheduler", "worker": "dask-worker"}
@@ -732,12 +612,12 @@ def test_scaling_up_configures_the_new_workers_and_the_changed_client_only(clust
                 f"{CLUSTER}-worker-2": "dask-worker"}
     before = {node: unit_state(node, unit) for node, unit in services.items()}
     images_before = node_images()
-    # The cluster now runs the role's pins: the image baked for the older ones is not theirs.
-    # scripts/cluster up baked the image of these (the idle guard's test), so image.yml, run
-    # as scripts/cluster up runs it, finds it and bakes nothing.
+    # The cluster now runs the role's pins: the image baked for the older ones is not theirs,
+    # so image.yml bakes another (scripts/cluster up runs it first, too), unless a cluster
+    # with the same environment baked it already.
     bake, bake_seconds = ansible_playbook("playbooks/image.yml")
     print(f"\nimage.yml for the role's pins: {bake_seconds:.0f} s")
-    assert bake.returncode == 0 and "Commit the builder as the image" not in bake.stdout, bake.stdout[-6000:]
+    assert bake.returncode == 0, bake.stdout[-6000:]
     result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=3", "-e", json.dumps(CLIENT_TIMEOUT),
                                        "-e", json.dumps(BIG_POOL), "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
     print(f"scale up 2 -> 3 workers and a pool of 1: {seconds:.0f} s")
@@ -836,6 +716,79 @@ def test_scaling_down_retires_the_leaving_workers_and_keeps_their_results(cluste
     assert "dask_client : Install dask-smoke-test" in changed[f"{CLUSTER}-client-1"], changed
     assert in_container(f"{CLUSTER}-client-1", "test", "-x", "/usr/local/bin/dask-smoke-test").returncode == 0
     assert "45s" not in in_container(f"{CLUSTER}-client-1", "cat", "/etc/dask/client.yaml").stdout
+
+
+IDLE_SHUTDOWN = "1m"
+# Long enough for site.yml to start the stopped containers and reach its walkthrough client.
+IDLE_BOOT_GRACE = "3m"
+IDLE_VARS = ["-e", f"dask_cluster_idle_shutdown={IDLE_SHUTDOWN}", "-e", f"dask_cluster_idle_boot_grace={IDLE_BOOT_GRACE}"]
+# A client that stays connected for a while, then leaves a task running behind it.
+IDLE_HOLDER = """
+import sys, time
+from distributed import Client, fire_and_forget
+client = Client(timeout="30s")
+print("connected", flush=True)
+sys.stdin.readline()
+fire_and_forget(client.submit(time.sleep, float(sys.argv[1]), pure=False))
+time.sleep(2)  # the scheduler has the task before the client leaves
+client.close()
+print("left", flush=True)
+"""
+
+
+def container_states():
+    """{container: (status, restart policy)} of every container of the cluster, running or not."""
+    names = cluster_containers()
+    lines = docker_lines("inspect", "-f", "{{.Name}}={{.State.Status}},{{.HostConfig.RestartPolicy.Name}}", *names)
+    return {line.split("=")[0].lstrip("/"): tuple(line.split("=")[1].split(",")) for line in lines}
+
+
+def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
+    """With dask_cluster_idle_shutdown at 1m: a connected client keeps every node up past the
+    minute, so does a task running after its client left; once it ends (and the boot grace is
+    over), every container stops within the minute plus one, and stays (not removed);
+    scripts/cluster up starts them, verifies, and prints the Jupyter URL."""
+    result, _ = ansible_playbook("site.yml", *IDLE_VARS)
+    assert result.returncode == 0, result.stdout[-6000:]
+    nodes = sorted(cluster_containers())
+    assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
+    task_seconds = 75
+    holder = subprocess.Popen([str(CLIENT_PYTHON), "-c", IDLE_HOLDER, str(task_seconds)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    try:
+        assert holder.stdout.readline().strip() == "connected", holder.stderr.read()[-2000:]
+        time.sleep(80)  # the guard's minute, and the scheduler's two looks more
+        with_client = container_states()
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "left", holder.stderr.read()[-2000:]
+        task_ends = time.monotonic() + task_seconds - 2
+    finally:
+        holder.kill()
+        holder.wait()
+    assert with_client == dict.fromkeys(nodes, ("running", "on-failure")), with_client
+    time.sleep(task_seconds - 10)
+    with_task = container_states()
+    assert with_task == dict.fromkeys(nodes, ("running", "on-failure")), with_task
+    deadline = task_ends + 60 + 60
+    while time.monotonic() < deadline and any(state != "exited" for state, _ in container_states().values()):
+        time.sleep(5)
+    stopped_after = time.monotonic() - task_ends
+    print(f"\nidle guard at {IDLE_SHUTDOWN}: every node stopped {stopped_after:.0f} s after the last task")
+    assert container_states() == dict.fromkeys(nodes, ("exited", "on-failure"))
+
+    # As the runbook says: scripts/cluster up (bootstrap, then site.yml) brings it back.
+    started = time.monotonic()
+    result = subprocess.run([str(ROOT / "scripts" / "cluster"), "up", *IDLE_VARS], cwd=ROOT, capture_output=True,
+                            text=True, timeout=1800, env=dict(os.environ, ANSIBLE_NOCOLOR="1", DASK_CLUSTER_NAME=CLUSTER))
+    print(f"scripts/cluster up on the stopped cluster: {time.monotonic() - started:.0f} s")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "Check that every worker is connected" in result.stdout
+    assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
+    # It prints where JupyterLab is, with its token.
+    token = jupyter_checks.read_token(JUPYTER_TOKEN)
+    assert f"Jupyter:    {JUPYTER_URL}/lab?token={token}" in result.stdout, result.stdout[-1500:]
 
 
 def test_teardown_removes_everything_and_is_idempotent(cluster):
