@@ -1,7 +1,9 @@
 """The idle guard (roles/dask_cluster/files/idle_guard.py): its rule step by step, then the
 program itself, with the system Python, against a real scheduler on 127.0.0.1 (from
-build/client-venv, which scripts/bootstrap makes): idle without clients, busy with one or with a
-task its client left running, out of reach once the scheduler is gone. --dry-run prints the decision instead of powering off."""
+build/client-venv, which scripts/bootstrap makes): idle without clients, busy with one or with
+a task its client left running, out of reach once the scheduler is gone; the scheduler's node
+last also when the boot grace holds the nodes. --dry-run prints the decision instead of
+powering off."""
 
 import importlib.util
 import json
@@ -142,8 +144,8 @@ def test_the_program_reads_a_real_scheduler(scheduler, tmp_path):
 
 
 def decision_at(scheduler, tmp_path, seconds_since_boot, last):
-    """The program's decision, --dry-run, for a cluster idle since long before, on a node that
-    booted seconds_since_boot ago: (look, state file)."""
+    """The program's decision (--dry-run, --boot-grace 120) for a cluster idle since long
+    before, on a node that booted seconds_since_boot ago."""
     now = time.time()
     state = tmp_path / f"state-{seconds_since_boot}-{last}.json"
     state.write_text(json.dumps({"since": now - 1000, "kind": "idle", "activity": None, "first": now - seconds_since_boot}))

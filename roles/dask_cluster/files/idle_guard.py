@@ -15,8 +15,8 @@ saw in a state file under /run (so a boot starts the count afresh), and decides:
 Any other mix restarts both counts. A node never powers off within --boot-grace seconds of
 its first look since boot, so that site.yml can start a stopped cluster and configure it.
 The scheduler's own node waits --last seconds more, after the idle period and after the
-grace alike, so that the other nodes see it idle before it goes. Standard library only: it runs with the system Python, whatever state the
-Dask environment is in.
+grace alike, so that the other nodes see it idle before it goes. Standard library only: it
+runs with the system Python, whatever state the Dask environment is in.
 """
 
 import argparse
