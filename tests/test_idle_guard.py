@@ -90,9 +90,11 @@ def scheduler(tmp_path):
     process.wait(timeout=30)
 
 
-def look(scheduler, state_file, idle_seconds=1):
-    run = subprocess.run(["python3", str(GUARD), "--metrics-url", scheduler["metrics"], "--idle-seconds", str(idle_seconds), "--boot-grace", "0",
-                          "--state-file", str(state_file), "--dry-run"], capture_output=True, text=True, timeout=60)
+def look(scheduler, state_file, idle_seconds=1, boot_grace=0, last=0):
+    """The program's decision from one look (--dry-run) with this state file."""
+    run = subprocess.run(["python3", str(GUARD), "--metrics-url", scheduler["metrics"], "--idle-seconds", str(idle_seconds),
+                          "--last", str(last), "--boot-grace", str(boot_grace), "--state-file", str(state_file), "--dry-run"],
+                         capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     return run.stdout.strip()
 
@@ -149,11 +151,7 @@ def decision_at(scheduler, tmp_path, seconds_since_boot, last):
     now = time.time()
     state = tmp_path / f"state-{seconds_since_boot}-{last}.json"
     state.write_text(json.dumps({"since": now - 1000, "kind": "idle", "activity": None, "first": now - seconds_since_boot}))
-    run = subprocess.run(["python3", str(GUARD), "--metrics-url", scheduler["metrics"], "--idle-seconds", "60",
-                          "--last", str(last), "--boot-grace", "120", "--state-file", str(state), "--dry-run"],
-                         capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    return run.stdout.strip()
+    return look(scheduler, state, idle_seconds=60, boot_grace=120, last=last)
 
 
 def test_the_scheduler_node_goes_last_when_the_grace_is_what_held_the_nodes(scheduler, tmp_path):
