@@ -7,6 +7,7 @@ changes nothing. The no-API refusals are in test_ec2_preflight.py; the whole sce
 scaling, spot workers and the bastion is molecule/ec2."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -211,6 +212,8 @@ def test_strings_from_the_command_line_provision_what_they_say(moto):
                           "-e", "dask_worker_count=2", "-e", "dask_client_count=0", "-e", "dask_client_jupyter=true",
                           cluster="other")
     assert rc == 0, output[-3000:]
+    # The preflight's AMI lookup serves the launches too: one boto3 process, not two.
+    assert len(re.findall(r"^TASK \[cloud_ec2 : Look up the AMI\]", output, re.MULTILINE)) == 1, output[-3000:]
     roles = cluster_instances(moto, "other")
     assert {role: len(instances) for role, instances in roles.items()} == {"scheduler": 1, "worker": 2}
     instances = [instance for group in roles.values() for instance in group]
