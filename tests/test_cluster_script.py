@@ -27,8 +27,7 @@ def test_up_gives_its_arguments_to_bootstrap_and_both_playbooks(tmp_path):
     only note how they were called."""
     repo, calls = tmp_path / "repo", tmp_path / "calls"
     (repo / "scripts").mkdir(parents=True)
-    (repo / "scripts" / "cluster").write_text((ROOT / "scripts" / "cluster").read_text())
-    (repo / "scripts" / "cluster").chmod(0o755)
+    executable(repo / "scripts" / "cluster", (ROOT / "scripts" / "cluster").read_text())
     note = f'#!/bin/sh\necho "$(basename "$0") $*" >> {calls}\n'
     executable(repo / "scripts" / "bootstrap", note)
     (repo / ".venv" / "bin").mkdir(parents=True)
