@@ -69,6 +69,20 @@ IMPORT_EXTRAS = "import numba, sklearn; print(numba.__version__, sklearn.__versi
 CLIENT_PYTHON = ROOT / "build" / "client-venv" / "bin" / "python"
 
 
+def operator_run(*args, timeout):
+    """build/client-venv's Python as the operator (the cluster's versions, and its client
+    certificate through DASK_CONFIG), run to its end: the completed process."""
+    return subprocess.run([str(CLIENT_PYTHON), *args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+
+
+def operator_start(*args, stderr=subprocess.PIPE):
+    """The same Python left running, talked to through its stdin and stdout: a client held
+    while a playbook runs."""
+    return subprocess.Popen([str(CLIENT_PYTHON), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=stderr, text=True, env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+
+
 def role_pins():
     return yaml.safe_load((ROOT / "roles" / "dask_env" / "defaults" / "main.yml").read_text())["dask_env_packages"]
 
@@ -99,8 +113,7 @@ def imports_in_every_node(code):
 def workloads_on_every_worker():
     """tests/integration/workloads.py from this machine: {worker: {workload: outcome}}."""
     workers = sorted(name for name in cluster_containers() if "-worker-" in name)
-    run = subprocess.run([str(CLIENT_PYTHON), str(Path(__file__).parent / "workloads.py"), *workers],
-                         capture_output=True, text=True, timeout=600, env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    run = operator_run(str(Path(__file__).parent / "workloads.py"), *workers, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -123,9 +136,7 @@ def locked_packages():
 
 def upgrade_watched():
     """playbooks/upgrade.yml, while scripts/version_monitor.py samples the versions computing together."""
-    monitor = subprocess.Popen([str(CLIENT_PYTHON), str(ROOT / "scripts" / "version_monitor.py")],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    monitor = operator_start(str(ROOT / "scripts" / "version_monitor.py"), stderr=subprocess.DEVNULL)
     try:
         time.sleep(3)  # a few samples of the old cluster first
         result, seconds = ansible_playbook("playbooks/upgrade.yml")
@@ -265,8 +276,7 @@ def running_versions():
     code = ("import json; from distributed import Client; c = Client(timeout='30s'); v = c.get_versions();"
             "print(json.dumps([v['scheduler']['packages']['distributed'],"
             " sorted(w['packages']['distributed'] for w in v['workers'].values())]))")
-    run = subprocess.run([str(CLIENT_PYTHON), "-c", code], capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    run = operator_run("-c", code, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -367,13 +377,11 @@ def test_walkthrough_from_the_client_container(cluster):
 
 
 def test_walkthrough_from_this_machine_through_loopback(cluster):
-    python = ROOT / "build" / "client-venv" / "bin" / "python"
     script = ROOT / "roles" / "dask_client" / "files" / "dask_smoke_test.py"
     # The operator's configuration made by the dask_tls role: address, CA, client certificate.
     assert (OPERATOR / "dask.yaml").exists()
     assert oct((OPERATOR / "client-key.pem").stat().st_mode & 0o777) == "0o600"
-    env = dict(os.environ, DASK_CONFIG=str(OPERATOR))
-    result = subprocess.run([str(python), str(script), "--restart"], capture_output=True, text=True, timeout=300, env=env)
+    result = operator_run(str(script), "--restart", timeout=300)
     assert result.stdout.strip(), result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["total"] == -285
@@ -544,11 +552,8 @@ def test_certificate_rotation_reissues_everything_and_the_cluster_keeps_working(
     # verify.yml ran at the end (walkthrough + every worker connected); the operator's
     # renewed certificate works from this machine too.
     assert "Check that every worker is connected" in result.stdout
-    python = ROOT / "build" / "client-venv" / "bin" / "python"
-    count = subprocess.run(
-        [str(python), "-c", "from distributed import Client; print(len(Client(timeout='30s').scheduler_info()['workers']))"],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ, DASK_CONFIG=str(OPERATOR)),
-    )
+    count = operator_run("-c", "from distributed import Client; print(len(Client(timeout='30s').scheduler_info()['workers']))",
+                         timeout=120)
     assert count.stdout.strip().splitlines()[-1] == "2", count.stderr[-2000:]
 
 
@@ -655,8 +660,7 @@ def test_scaling_up_configures_the_new_workers_and_the_changed_client_only(clust
     # The pool's worker carries its label, the scheduler sees its pool, its thread and its
     # resource, and the tasks that ask for BIG run there (and nowhere else).
     assert docker_lines("inspect", "-f", "{{index .Config.Labels \"dask.pool\"}}", f"{CLUSTER}-big-1") == ["big"]
-    run = subprocess.run([str(CLIENT_PYTHON), "-c", POOL_TASKS], capture_output=True, text=True, timeout=300,
-                         env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    run = operator_run("-c", POOL_TASKS, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     pools = json.loads(run.stdout.strip().splitlines()[-1])
     assert pools["workers"][f"{CLUSTER}-big-1"] == {"pool": "big", "nthreads": 1, "resources": {"BIG": 1}}, pools
@@ -686,9 +690,7 @@ def test_scaling_down_retires_the_leaving_workers_and_keeps_their_results(cluste
     leaving = f"{CLUSTER}-worker-3"
     # Drift on the client: the run configures it again, which puts it back.
     in_container(f"{CLUSTER}-client-1", "rm", "/usr/local/bin/dask-smoke-test")
-    holder = subprocess.Popen([str(CLIENT_PYTHON), "-c", HOLDER, leaving], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    holder = operator_start("-c", HOLDER, leaving)
     try:
         held = json.loads(holder.stdout.readline())
         assert held["on_leaving"], held  # 20 random numbers, held only by worker-3
@@ -751,9 +753,7 @@ def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
     assert result.returncode == 0, result.stdout[-6000:]
     nodes = sorted(cluster_containers())
     assert container_states() == dict.fromkeys(nodes, ("running", "on-failure"))
-    holder = subprocess.Popen([str(CLIENT_PYTHON), "-c", IDLE_HOLDER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=dict(os.environ, DASK_CONFIG=str(OPERATOR)))
+    holder = operator_start("-c", IDLE_HOLDER)
     try:
         assert holder.stdout.readline().strip() == "connected", holder.stderr.read()[-2000:]
         time.sleep(80)  # the guard's minute, and the scheduler's two looks more
