@@ -42,17 +42,39 @@ def api_status(base_url, ca_file, token=None, path="/api/status"):
         return error.code, None
 
 
-def open_lab_in_chromium(url, ca_file, screenshot, workdir, wait_for_panes=True):
+def open_lab_in_chromium(url, ca_file, screenshot, workdir, wait_for_panes=True, first_wait=60, reload_wait=90):
     """Open url (the lab with its token) in headless Chromium trusting ca_file; return
     (SEVERE console entries, the Dask panes listed, the page title)."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     import browser
 
+    def shell_within(driver, seconds):
+        try:
+            return WebDriverWait(driver, seconds).until(lambda d: d.execute_script(LAB_READY))
+        except TimeoutException:
+            return False
+
+    def page_state(driver):
+        text = driver.execute_script("return document.body ? document.body.innerText : ''") or ""
+        return {"url": driver.current_url, "title": driver.title, "text": text[:300],
+                "console errors": browser.console_errors(driver)}
+
     with browser.chromium(ca_file, workdir) as driver:
         driver.get(url)
-        WebDriverWait(driver, 90).until(lambda d: d.execute_script(LAB_READY))
+        # The lab opens in seconds, but with both cores busy a first load has stalled for
+        # minutes while the server kept answering: reload once, saying so, and fail with
+        # what the page showed if that does not help either.
+        if not shell_within(driver, first_wait):
+            stalled = page_state(driver)
+            print(f"\nJupyterLab's shell did not appear within {first_wait} s, reloading; the page: {stalled}")
+            driver.refresh()
+            if not shell_within(driver, reload_wait):
+                driver.save_screenshot(str(screenshot))
+                raise AssertionError(f"JupyterLab's shell did not appear, before the reload: {stalled}, "
+                                     f"after it: {page_state(driver)} (screenshot: {screenshot})")
         panes = []
         if wait_for_panes:
             # The Dask sidebar lists the panes once the extension's check of the dashboard
