@@ -65,13 +65,14 @@ def open_lab_in_chromium(url, ca_file, screenshot, workdir, wait_for_panes=True,
     with browser.chromium(ca_file, workdir) as driver:
         driver.get(url)
         # The lab opens in seconds, but with both cores busy a first load has stalled for
-        # minutes while the server kept answering: reload once, saying so, and fail with
-        # what the page showed if that does not help either.
+        # over a minute while the server kept answering: reload once, saying so, and fail
+        # with what the page showed if that does not help either.
         if not shell_within(driver, first_wait):
             stalled = page_state(driver)
             print(f"\nJupyterLab's shell did not appear within {first_wait} s, reloading; the page: {stalled}")
             driver.refresh()
             if not shell_within(driver, reload_wait):
+                Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
                 driver.save_screenshot(str(screenshot))
                 raise AssertionError(f"JupyterLab's shell did not appear, before the reload: {stalled}, "
                                      f"after it: {page_state(driver)} (screenshot: {screenshot})")
