@@ -8,14 +8,9 @@ import json
 import os
 import stat
 import subprocess
-import sys
-from pathlib import Path
 
 from conftest import ROOT
 from test_lock_environment import make_wheel
-
-BIN = Path(sys.executable).parent
-
 
 def executable(path, text):
     path.write_text(text)
@@ -52,7 +47,8 @@ def test_bootstraps_arguments_reach_the_lock_it_makes(tmp_path):
     settings = {"dask_env_lock_dir": str(tmp_path / "lock"), "dask_env_packages": ["toplevel==1.0"],
                 "dask_client_jupyter": False, "dask_env_pip_no_index": True,
                 "dask_env_pip_find_links": [str(tmp_path / "index")], "dask_env_controller_env": ""}
-    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", DASK_CLUSTER_NAME="dask-bootstrap-args")
+    # bootstrap activates .venv itself.
+    env = dict(os.environ, DASK_CLUSTER_NAME="dask-bootstrap-args")
     result = subprocess.run([str(ROOT / "scripts" / "bootstrap"), "-e", json.dumps(settings)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
