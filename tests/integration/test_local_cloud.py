@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,12 @@ import yaml
 
 import browser
 import jupyter_checks
+import local_clusters
+from local_clusters import BIN, ROOT, docker_lines, in_container
 from playbook_output import changed_tasks, recap, run_tasks
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import version_monitor  # noqa: E402  (scripts/, shared with scripts/bench)
-BIN = Path(sys.executable).parent
 CLUSTER = "dask-it"
 SCREENSHOT = ROOT / "build" / "dashboard-status.png"
 OPERATOR = ROOT / "inventory" / "local" / ".tls" / CLUSTER / "operator"
@@ -37,22 +38,8 @@ return count(document);
 """
 
 
-def ansible_playbook(*args):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", DASK_CLUSTER_NAME=CLUSTER)
-    started = time.monotonic()
-    result = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "inventory/local", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
-    )
-    return result, time.monotonic() - started
-
-
-def docker_lines(*args):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split()
-
-
-def cluster_containers():
-    return docker_lines("ps", "-a", "--filter", f"label=dask.cluster={CLUSTER}", "--format", "{{.Names}}")
+ansible_playbook = partial(local_clusters.ansible_playbook, CLUSTER)
+cluster_containers = partial(local_clusters.cluster_containers, CLUSTER)
 
 
 def cluster_networks():
@@ -95,10 +82,6 @@ def previous_release_vars():
     pins = PREVIOUS_PINS + [pin for pin in role_pins() if pin.split("==")[0] not in names]
     return json.dumps({"dask_env_packages": pins, "dask_env_extra_packages": EXTRA_PACKAGES,
                        "dask_env_controller_env": ""})
-
-
-def in_container(container, *command):
-    return subprocess.run(["docker", "exec", container, *command], capture_output=True, text=True)
 
 
 def imports_in_every_node(code):
@@ -619,7 +602,7 @@ def test_scaling_up_configures_the_new_workers_and_the_changed_client_only(clust
     images_before = node_images()
     # The cluster now runs the role's pins: the image baked for the older ones is not theirs,
     # so image.yml bakes another (scripts/cluster up runs it first, too), unless a cluster
-    # with the same environment baked it already.
+    # with the same environment baked it already (in scripts/test, test_local_cloud_idle.py's).
     bake, bake_seconds = ansible_playbook("playbooks/image.yml")
     print(f"\nimage.yml for the role's pins: {bake_seconds:.0f} s")
     assert bake.returncode == 0, bake.stdout[-6000:]
@@ -718,79 +701,6 @@ def test_scaling_down_retires_the_leaving_workers_and_keeps_their_results(cluste
     assert "dask_client : Install dask-smoke-test" in changed[f"{CLUSTER}-client-1"], changed
     assert in_container(f"{CLUSTER}-client-1", "test", "-x", "/usr/local/bin/dask-smoke-test").returncode == 0
     assert "45s" not in in_container(f"{CLUSTER}-client-1", "cat", "/etc/dask/client.yaml").stdout
-
-
-IDLE_SHUTDOWN = "1m"
-# Long enough for site.yml to start the stopped containers and reach its walkthrough client.
-IDLE_BOOT_GRACE = "3m"
-IDLE_VARS = ["-e", f"dask_cluster_idle_shutdown={IDLE_SHUTDOWN}", "-e", f"dask_cluster_idle_boot_grace={IDLE_BOOT_GRACE}"]
-# A client that stays connected until told to leave. (A task left running after its client
-# went keeps the cluster up too: tests/test_idle_guard.py checks that against a real scheduler.)
-IDLE_HOLDER = """
-import sys
-from distributed import Client
-client = Client(timeout="30s")
-print("connected", flush=True)
-sys.stdin.readline()
-client.close()
-print("left", flush=True)
-"""
-
-
-def container_states():
-    """{container: (status, restart policy)} of every container of the cluster, running or not."""
-    names = cluster_containers()
-    lines = docker_lines("inspect", "-f", "{{.Name}}={{.State.Status}},{{.HostConfig.RestartPolicy.Name}}", *names)
-    return {line.split("=")[0].lstrip("/"): tuple(line.split("=")[1].split(",")) for line in lines}
-
-
-def test_an_idle_cluster_powers_off_and_site_yml_brings_it_back(cluster):
-    """With dask_cluster_idle_shutdown at 1m: a connected client keeps every node up past the
-    minute; once it leaves (and the boot grace is over), every container is still up 40 s
-    later and has stopped within three minutes, and stays (not removed); scripts/cluster up
-    starts them, verifies, and prints the Jupyter URL."""
-    result, _ = ansible_playbook("site.yml", *IDLE_VARS)
-    assert result.returncode == 0, result.stdout[-6000:]
-    nodes = sorted(cluster_containers())
-    # (state, restart policy): a stopped container stays as it was, not removed or remade.
-    running, stopped = (dict.fromkeys(nodes, (state, "on-failure")) for state in ("running", "exited"))
-    assert container_states() == running
-    holder = operator_start("-c", IDLE_HOLDER)
-    try:
-        assert holder.stdout.readline().strip() == "connected", holder.stderr.read()[-2000:]
-        time.sleep(80)  # the guard's minute, and the scheduler's two looks more
-        with_client = container_states()
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        assert holder.stdout.readline().strip() == "left", holder.stderr.read()[-2000:]
-        client_left = time.monotonic()
-    finally:
-        holder.kill()
-        holder.wait()
-    assert with_client == running, with_client
-    time.sleep(40)  # inside the idle minute: every node stays
-    within_the_minute = container_states()
-    assert within_the_minute == running, within_the_minute
-    # The minute, then the guard's looks (10 s apart; the scheduler's node 20 s after the
-    # others) and the nodes' shutdown, which takes longer on a loaded machine.
-    deadline = client_left + 60 + 120
-    while time.monotonic() < deadline and any(state != "exited" for state, _ in container_states().values()):
-        time.sleep(5)
-    stopped_after = time.monotonic() - client_left
-    print(f"\nidle guard at {IDLE_SHUTDOWN}: every node stopped {stopped_after:.0f} s after the client left")
-    assert container_states() == stopped
-
-    # As the runbook says: scripts/cluster up (bootstrap, then site.yml) brings it back.
-    started = time.monotonic()
-    result = subprocess.run([str(ROOT / "scripts" / "cluster"), "up", *IDLE_VARS], cwd=ROOT, capture_output=True,
-                            text=True, timeout=1800, env=dict(os.environ, ANSIBLE_NOCOLOR="1", DASK_CLUSTER_NAME=CLUSTER))
-    print(f"scripts/cluster up on the stopped cluster: {time.monotonic() - started:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert "Check that every worker is connected" in result.stdout
-    assert container_states() == running
-    # It prints where JupyterLab is, with its token.
-    token = jupyter_checks.read_token(JUPYTER_TOKEN)
-    assert f"Jupyter:    {JUPYTER_URL}/lab?token={token}" in result.stdout, result.stdout[-1500:]
 
 
 def test_teardown_removes_everything_and_is_idempotent(cluster):
