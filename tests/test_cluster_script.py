@@ -1,25 +1,30 @@
-"""scripts/cluster up and scripts/bootstrap: the lock is made once, with the run's arguments.
+"""scripts/cluster up and scripts/bootstrap: the lock is made once, with the run's arguments;
+and what up says of JupyterLab at the end.
 
-Without them, `scripts/cluster up -e '{"dask_env_extra_packages": [...]}'` had bootstrap lock
-the environment without the extra packages (and take them out of build/client-venv), then
-image.yml lock it again with them (and put them back), at every bring-up."""
+Without the arguments, `scripts/cluster up -e '{"dask_env_extra_packages": [...]}'` had
+bootstrap lock the environment without the extra packages (and take them out of
+build/client-venv), then image.yml lock it again with them (and put them back), at every
+bring-up."""
 
 import json
 import os
 import stat
 import subprocess
 
+import pytest
+
 from conftest import ROOT
 from test_lock_environment import make_wheel
+
 
 def executable(path, text):
     path.write_text(text)
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
-def test_up_gives_its_arguments_to_bootstrap_and_both_playbooks(tmp_path):
-    """The script itself, in a copy of the repository whose bootstrap and ansible-playbook
-    only note how they were called."""
+def copy_with_stand_ins(tmp_path):
+    """A copy of scripts/cluster in a repository whose bootstrap and ansible-playbook only note
+    how they were called (in tmp_path/calls), and the PATH that finds that ansible-playbook."""
     repo, calls = tmp_path / "repo", tmp_path / "calls"
     (repo / "scripts").mkdir(parents=True)
     executable(repo / "scripts" / "cluster", (ROOT / "scripts" / "cluster").read_text())
@@ -29,15 +34,49 @@ def test_up_gives_its_arguments_to_bootstrap_and_both_playbooks(tmp_path):
     (repo / ".venv" / "bin" / "activate").write_text("")
     (tmp_path / "bin").mkdir()
     executable(tmp_path / "bin" / "ansible-playbook", note)
+    return repo, calls, f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+
+
+def test_up_gives_its_arguments_to_bootstrap_and_both_playbooks(tmp_path):
+    repo, calls, path = copy_with_stand_ins(tmp_path)
     extra = '{"dask_env_extra_packages": ["numba==0.68.1"]}'
     result = subprocess.run([str(repo / "scripts" / "cluster"), "up", "-e", extra], capture_output=True, text=True,
-                            env=dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}"), timeout=60)
+                            env=dict(os.environ, PATH=path), timeout=60)
     assert result.returncode == 0, result.stderr
     assert calls.read_text().splitlines() == [
         f"bootstrap -e {extra}",
         f"ansible-playbook -i inventory/local playbooks/image.yml -e {extra}",
         f"ansible-playbook -i inventory/local site.yml -e {extra}",
     ]
+
+
+@pytest.mark.parametrize("jupyter_active, published", [(True, "8888"), (True, ""), (False, "")])
+def test_up_says_where_jupyterlab_runs_with_its_token(tmp_path, jupyter_active, published):
+    """After site.yml: the URL with the token where the client's JupyterLab is published on
+    loopback, which node runs it and where the token is where it is not, nothing where the
+    client runs no JupyterLab. docker is a stand-in too: `exec` answers whether the service
+    is active, `port` lists what the client publishes."""
+    repo, _, path = copy_with_stand_ins(tmp_path)
+    executable(tmp_path / "bin" / "docker", f"""#!/bin/sh
+case "$1" in
+  exec) exit {0 if jupyter_active else 3} ;;
+  port) [ -z "{published}" ] || echo "8888/tcp -> 127.0.0.1:{published}" ;;
+esac
+""")
+    token_file = repo / "inventory" / "local" / ".tls" / "dask-lab" / "jupyter-token"
+    token_file.parent.mkdir(parents=True)
+    token_file.write_text("t0ken")
+    result = subprocess.run([str(repo / "scripts" / "cluster"), "up"], capture_output=True, text=True,
+                            env=dict(os.environ, PATH=path, DASK_CLUSTER_NAME="dask-lab"), timeout=60)
+    assert result.returncode == 0, result.stderr
+    said = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("Jupyter:")]
+    if not jupyter_active:
+        assert said == [], result.stdout
+    elif published:
+        assert said == ["Jupyter:    https://127.0.0.1:8888/lab?token=t0ken"], result.stdout
+    else:
+        assert said == [f"Jupyter:    runs on dask-lab-client-1 (its port is not published); token in {token_file}"], \
+            result.stdout
 
 
 def test_bootstraps_arguments_reach_the_lock_it_makes(tmp_path):

@@ -27,8 +27,8 @@ IDLE_SHUTDOWN = "1m"
 # Long enough for site.yml to start the stopped containers and reach its walkthrough client.
 IDLE_BOOT_GRACE = "3m"
 # Every run of this cluster, as scripts/cluster up would be given them.
-RUN_VARS = ["-e", "dask_worker_count=1", "-e", "cloud_local_publish_ports=false", "-e", "dask_env_controller_env=",
-            "-e", f"dask_cluster_idle_shutdown={IDLE_SHUTDOWN}", "-e", f"dask_cluster_idle_boot_grace={IDLE_BOOT_GRACE}"]
+RUN_VARS = ["-e", "dask_worker_count=1", "-e", "cloud_local_publish_ports=false", "-e", "dask_env_controller_env="]
+IDLE_VARS = ["-e", f"dask_cluster_idle_shutdown={IDLE_SHUTDOWN}", "-e", f"dask_cluster_idle_boot_grace={IDLE_BOOT_GRACE}"]
 # A client that stays connected until told to leave. (A task left running after its client
 # went keeps the cluster up too: tests/test_idle_guard.py checks that against a real scheduler.)
 IDLE_HOLDER = """
@@ -44,14 +44,23 @@ ansible_playbook = partial(local_clusters.ansible_playbook, CLUSTER)
 cluster_containers = partial(local_clusters.cluster_containers, CLUSTER)
 
 
+def container_ids():
+    return sorted(docker_lines("ps", "-a", "--filter", f"label=dask.cluster={CLUSTER}", "--format", "{{.Names}}={{.ID}}"))
+
+
 @pytest.fixture(scope="module")
 def idle_cluster():
+    """The cluster as a team runs it, then with the guard turned on: {"ids": the containers'
+    names and ids before and after that run}."""
     ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")  # leftovers of an interrupted run
-    for playbook in ("playbooks/image.yml", "site.yml"):
-        result, seconds = ansible_playbook(playbook, *RUN_VARS)
-        print(f"\n{CLUSTER}: {playbook} {seconds:.0f} s", end="")
+    ids = {}
+    for name, playbook, extra in [("bake", "playbooks/image.yml", []), ("cold run", "site.yml", []),
+                                  ("guard turned on", "site.yml", IDLE_VARS)]:
+        ids[name] = container_ids()
+        result, seconds = ansible_playbook(playbook, *RUN_VARS, *extra)
+        print(f"\n{CLUSTER}: {name} {seconds:.0f} s", end="")
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    yield
+    yield {"ids": (ids["guard turned on"], container_ids())}
     keep_image = os.environ.get("DASK_IT_KEEP_IMAGE") == "1"
     result, _ = ansible_playbook("playbooks/teardown.yml", *([] if keep_image else ["-e", "dask_image_prune=true"]))
     assert result.returncode == 0, result.stdout[-3000:]
@@ -65,15 +74,18 @@ def container_states():
 
 
 def test_an_idle_cluster_powers_off_and_scripts_cluster_up_brings_it_back(idle_cluster):
-    """With dask_cluster_idle_shutdown at 1m: a connected client keeps every node up past the
-    minute; once it leaves (and the boot grace is over), every container is still up 40 s
+    """With dask_cluster_idle_shutdown turned on at 1m: a connected client keeps every node up
+    past the minute; once it leaves (and the boot grace is over), every container is still up 40 s
     later and has stopped within three minutes, and stays (not removed); scripts/cluster up
     starts them, verifies, and says where JupyterLab runs and where its token is."""
     nodes = sorted(cluster_containers())
     assert len(nodes) == 3, nodes
-    # (state, restart policy): a stopped container stays as it was, not removed or remade.
+    # (state, restart policy): turning the guard on changed the policy of the running
+    # containers, which stayed the same containers; a stopped one stays as it was, too.
     running, stopped = (dict.fromkeys(nodes, (state, "on-failure")) for state in ("running", "exited"))
     assert container_states() == running
+    before, after = idle_cluster["ids"]
+    assert len(before) == 3 and after == before, (before, after)
     client_node = f"{CLUSTER}-client-1"
     holder = subprocess.Popen(["docker", "exec", "-i", client_node, "/opt/dask/env/bin/python", "-c", IDLE_HOLDER],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -103,8 +115,9 @@ def test_an_idle_cluster_powers_off_and_scripts_cluster_up_brings_it_back(idle_c
 
     # As the runbook says: scripts/cluster up (bootstrap, then site.yml) brings it back.
     started = time.monotonic()
-    result = subprocess.run([str(ROOT / "scripts" / "cluster"), "up", *RUN_VARS], cwd=ROOT, capture_output=True,
-                            text=True, timeout=1800, env=dict(os.environ, ANSIBLE_NOCOLOR="1", DASK_CLUSTER_NAME=CLUSTER))
+    result = subprocess.run([str(ROOT / "scripts" / "cluster"), "up", *RUN_VARS, *IDLE_VARS], cwd=ROOT,
+                            capture_output=True, text=True, timeout=1800,
+                            env=dict(os.environ, ANSIBLE_NOCOLOR="1", DASK_CLUSTER_NAME=CLUSTER))
     print(f"scripts/cluster up on the stopped cluster: {time.monotonic() - started:.0f} s")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "Check that every worker is connected" in result.stdout
