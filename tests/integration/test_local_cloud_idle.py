@@ -45,25 +45,27 @@ cluster_containers = partial(local_clusters.cluster_containers, CLUSTER)
 
 
 def container_ids():
-    return sorted(docker_lines("ps", "-a", "--filter", f"label=dask.cluster={CLUSTER}", "--format", "{{.Names}}={{.ID}}"))
+    return sorted(docker_lines("ps", "-a", "--filter", f"label=dask.cluster={CLUSTER}",
+                               "--format", "{{.Names}}={{.ID}}"))
 
 
 @pytest.fixture(scope="module")
 def idle_cluster():
     """The cluster as a team runs it, then with the guard turned on: {"ids": the containers'
-    names and ids before and after that run}."""
+    names and ids before and after that run}. Torn down whatever happens."""
     ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")  # leftovers of an interrupted run
-    ids = {}
-    for name, playbook, extra in [("bake", "playbooks/image.yml", []), ("cold run", "site.yml", []),
-                                  ("guard turned on", "site.yml", IDLE_VARS)]:
-        ids[name] = container_ids()
-        result, seconds = ansible_playbook(playbook, *RUN_VARS, *extra)
-        print(f"\n{CLUSTER}: {name} {seconds:.0f} s", end="")
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    yield {"ids": (ids["guard turned on"], container_ids())}
-    keep_image = os.environ.get("DASK_IT_KEEP_IMAGE") == "1"
-    result, _ = ansible_playbook("playbooks/teardown.yml", *([] if keep_image else ["-e", "dask_image_prune=true"]))
-    assert result.returncode == 0, result.stdout[-3000:]
+    try:
+        for name, playbook, extra in [("bake", "playbooks/image.yml", []), ("cold run", "site.yml", []),
+                                      ("guard turned on", "site.yml", IDLE_VARS)]:
+            before = container_ids()
+            result, seconds = ansible_playbook(playbook, *RUN_VARS, *extra)
+            print(f"\n{CLUSTER}: {name} {seconds:.0f} s", end="")
+            assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+        yield {"ids": (before, container_ids())}
+    finally:
+        prune = [] if os.environ.get("DASK_IT_KEEP_IMAGE") == "1" else ["-e", "dask_image_prune=true"]
+        teardown, _ = ansible_playbook("playbooks/teardown.yml", *prune)
+    assert teardown.returncode == 0, teardown.stdout[-3000:]
 
 
 def container_states():
@@ -75,9 +77,9 @@ def container_states():
 
 def test_an_idle_cluster_powers_off_and_scripts_cluster_up_brings_it_back(idle_cluster):
     """With dask_cluster_idle_shutdown turned on at 1m: a connected client keeps every node up
-    past the minute; once it leaves (and the boot grace is over), every container is still up 40 s
-    later and has stopped within three minutes, and stays (not removed); scripts/cluster up
-    starts them, verifies, and says where JupyterLab runs and where its token is."""
+    past the minute; once it leaves (and the boot grace is over), every container is still up
+    40 s later and has stopped within three minutes, and stays (not removed); scripts/cluster
+    up starts them, verifies, and says where JupyterLab runs and where its token is."""
     nodes = sorted(cluster_containers())
     assert len(nodes) == 3, nodes
     # (state, restart policy): turning the guard on changed the policy of the running
