@@ -26,8 +26,9 @@ def docker_lines(*args):
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split()
 
 
-def cluster_containers(cluster):
-    return docker_lines("ps", "-a", "--filter", f"label=dask.cluster={cluster}", "--format", "{{.Names}}")
+def cluster_containers(cluster, fields="{{.Names}}"):
+    """A line of `fields` (a docker ps format) for each container of the cluster, running or not."""
+    return docker_lines("ps", "-a", "--filter", f"label=dask.cluster={cluster}", "--format", fields)
 
 
 def in_container(container, *command):

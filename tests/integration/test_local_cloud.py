@@ -180,7 +180,7 @@ def test_bad_input_on_a_fresh_run_creates_nothing():
         result = subprocess.run([str(BIN / "ansible-playbook"), "-i", "inventory/local", "site.yml", "-e", extra],
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode != 0 and expected in result.stdout, result.stdout[-3000:]
-        assert docker_lines("ps", "-a", "--filter", f"label=dask.cluster={name}", "--format", "{{.Names}}") == []
+        assert local_clusters.cluster_containers(name) == []
         assert docker_lines("network", "ls", "--filter", f"name=^dask-{name}$", "--format", "{{.Name}}") == []
 
 
@@ -188,8 +188,7 @@ def running_cluster_state():
     """Each container's id, and each Dask unit's (MainPID, start time): what a refused run must leave."""
     units = {"scheduler": "dask-scheduler", "worker": "dask-worker"}
     state = {}
-    for line in docker_lines("ps", "-a", "--filter", f"label=dask.cluster={CLUSTER}",
-                             "--format", "{{.Names}}={{.ID}}={{.Label \"dask.role\"}}={{.State}}"):
+    for line in cluster_containers(fields="{{.Names}}={{.ID}}={{.Label \"dask.role\"}}={{.State}}"):
         name, container_id, role, running = line.split("=")
         state[name] = (container_id, running, unit_state(name, f"{units[role]}.service") if role in units else None)
     return state

@@ -45,8 +45,7 @@ cluster_containers = partial(local_clusters.cluster_containers, CLUSTER)
 
 
 def container_ids():
-    return sorted(docker_lines("ps", "-a", "--filter", f"label=dask.cluster={CLUSTER}",
-                               "--format", "{{.Names}}={{.ID}}"))
+    return sorted(cluster_containers(fields="{{.Names}}={{.ID}}"))
 
 
 @pytest.fixture(scope="module")
