@@ -30,3 +30,18 @@ def tasks_with_status(output, *statuses):
             if task not in tasks[match.group(1)]:
                 tasks[match.group(1)].append(task)
     return tasks
+
+
+def failure_report(result):
+    """What a playbook run (a CompletedProcess) says when it fails, short enough for a test
+    report: each failed task's header and error, the recap, and the end of stderr. The tail of
+    the output alone misses a failure that stopped one host early in the run."""
+    picked, task = [], ""
+    for line in result.stdout.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line
+        elif line.startswith(("fatal: [", "failed: [")):
+            picked += [task, line[:3000]]
+    recap_at = result.stdout.rfind("PLAY RECAP")
+    summary = result.stdout[recap_at:] if recap_at >= 0 else result.stdout[-3000:]
+    return "\n".join([*picked, summary, result.stderr[-3000:]])

@@ -20,7 +20,7 @@ import browser
 import jupyter_checks
 import local_clusters
 from local_clusters import BIN, ROOT, docker_lines, in_container
-from playbook_output import changed_tasks, recap, run_tasks
+from playbook_output import changed_tasks, failure_report, recap, run_tasks
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import version_monitor  # noqa: E402  (scripts/, shared with scripts/bench)
@@ -153,11 +153,11 @@ def cluster():
     # As scripts/cluster up does: bake the image of this run's environment, then site.yml.
     bake, bake_seconds = ansible_playbook("playbooks/image.yml", "-e", previous_release_vars())
     print(f"\nimage.yml, bake (Dask {PREVIOUS_PINS[-1]}): {bake_seconds:.0f} s")
-    assert bake.returncode == 0, bake.stdout[-6000:] + bake.stderr[-3000:]
+    assert bake.returncode == 0, failure_report(bake)
     baked = baked_images()
     result, seconds = ansible_playbook("site.yml", "-e", previous_release_vars())
     print(f"local site.yml, cold from the baked image (Dask {PREVIOUS_PINS[-1]}): {seconds:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert result.returncode == 0, failure_report(result)
     first_images = node_images()
     extras_before_upgrade = imports_in_every_node(IMPORT_EXTRAS)
     workloads = workloads_on_every_worker()
@@ -168,7 +168,7 @@ def cluster():
            "extras_before_upgrade": extras_before_upgrade, "workloads": workloads, "drift": drift,
            "bake": bake, "baked": baked, "first_images": first_images}
     result, _ = ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.returncode == 0, failure_report(result)
 
 
 def test_bad_input_on_a_fresh_run_creates_nothing():
@@ -230,7 +230,7 @@ def test_bad_input_is_refused_before_the_running_cluster_changes(cluster):
 
 def test_upgrade_moves_every_process_to_the_pins_and_never_mixes_versions(cluster):
     upgrade = cluster["upgrade"]
-    assert upgrade.returncode == 0, upgrade.stdout[-6000:]
+    assert upgrade.returncode == 0, failure_report(upgrade)
     assert "Stop the workers" in upgrade.stdout and "Check that every environment meets the pins" in upgrade.stdout
     pins = role_pins()
     previous = PREVIOUS_PINS[-1].split("==")[1]
@@ -462,10 +462,10 @@ def test_this_machines_client_follows_the_lock_with_extras_and_without(cluster):
         return run.returncode, run.stdout.strip()
 
     added, _ = ansible_playbook("playbooks/environment.yml", "-e", json.dumps({"dask_env_extra_packages": EXTRA_PACKAGES}))
-    assert added.returncode == 0, added.stdout[-3000:]
+    assert added.returncode == 0, failure_report(added)
     assert python_in_client_venv(IMPORT_EXTRAS) == (0, "0.68.1 1.9.1")
     removed, _ = ansible_playbook("playbooks/environment.yml")
-    assert removed.returncode == 0, removed.stdout[-3000:]
+    assert removed.returncode == 0, failure_report(removed)
     assert python_in_client_venv("import importlib.util as u; print(u.find_spec('numba'), u.find_spec('scipy'))") == (0, "None None")
 
 
@@ -476,7 +476,7 @@ def test_second_run_changes_nothing(cluster):
                                        "-e", "dask_cluster_tls_enabled=true", "-e", "base_time_sync_enabled=false",
                                        "-e", "base_sysctl_apply=false", "-e", "dask_env_pip_no_index=false")
     print(f"\nlocal site.yml, second run: {seconds:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure_report(result)
     changed = {host: counts["changed"] for host, counts in recap(result.stdout).items()}
     assert set(changed.values()) == {0}, changed_tasks(result.stdout)
     # Every node holds what it was configured with: none is configured again.
@@ -500,7 +500,7 @@ def test_drift_on_a_node_has_that_node_configured_again_which_puts_it_back(clust
     assert in_container(client, "systemctl", "stop", "dask-jupyter.service").returncode == 0
     result, seconds = ansible_playbook("site.yml")
     print(f"\nsite.yml putting back drift on 3 nodes: {seconds:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure_report(result)
     assert configured_nodes(result.stdout) == sorted([worker_1, worker_2, client]), result.stdout[-6000:]
     assert f"{worker_1} is configured again: changed since: " in result.stdout
     assert "/etc/systemd/system/dask-worker.service" in result.stdout and "unit:dask-worker.service" in result.stdout
@@ -526,7 +526,7 @@ def test_certificate_rotation_reissues_everything_and_the_cluster_keeps_working(
     operator_before = (OPERATOR / "client.pem").read_text()
     result, seconds = ansible_playbook("playbooks/rotate-certificates.yml")
     print(f"\ncertificate rotation: {seconds:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure_report(result)
     after = node_certificate_serials()
     assert sorted(after) == sorted(before) and len(after) == 4
     assert all(after[node] != before[node] for node in before), (before, after)
@@ -604,11 +604,11 @@ def test_scaling_up_configures_the_new_workers_and_the_changed_client_only(clust
     # with the same environment baked it already (in scripts/test, test_local_cloud_idle.py's).
     bake, bake_seconds = ansible_playbook("playbooks/image.yml")
     print(f"\nimage.yml for the role's pins: {bake_seconds:.0f} s")
-    assert bake.returncode == 0, bake.stdout[-6000:]
+    assert bake.returncode == 0, failure_report(bake)
     result, seconds = ansible_playbook("site.yml", "-e", "dask_worker_count=3", "-e", json.dumps(CLIENT_TIMEOUT),
                                        "-e", json.dumps(BIG_POOL), "-e", f"dask_prometheus_file_sd_dir={PROMETHEUS_DIR}")
     print(f"scale up 2 -> 3 workers and a pool of 1: {seconds:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure_report(result)
     changed = changed_tasks(result.stdout)
     new_workers = [f"{CLUSTER}-worker-3", f"{CLUSTER}-big-1"]
     assert all(changed[worker] for worker in new_workers), changed
@@ -685,7 +685,7 @@ def test_scaling_down_retires_the_leaving_workers_and_keeps_their_results(cluste
     finally:
         holder.kill()
         holder.wait()
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert result.returncode == 0, failure_report(result)
     assert "Retire the batch's workers through the scheduler" in result.stdout
     assert leaving not in cluster_containers() and f"{CLUSTER}-big-1" not in cluster_containers()
     assert "Stop the worker service and keep it from starting again" in changed_tasks(result.stdout)[f"{CLUSTER}-big-1"]
@@ -705,7 +705,7 @@ def test_scaling_down_retires_the_leaving_workers_and_keeps_their_results(cluste
 def test_teardown_removes_everything_and_is_idempotent(cluster):
     assert baked_images()
     result, _ = ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.returncode == 0, failure_report(result)
     assert cluster_containers() == []
     assert cluster_networks() == []
     assert baked_images() == {}

@@ -20,6 +20,7 @@ import pytest
 
 import local_clusters
 from local_clusters import ROOT, docker_lines
+from playbook_output import failure_report
 
 pytestmark = pytest.mark.integration
 CLUSTER = "dask-it-idle"
@@ -59,12 +60,12 @@ def idle_cluster():
             before = container_ids()
             result, seconds = ansible_playbook(playbook, *RUN_VARS, *extra)
             print(f"\n{CLUSTER}: {name} {seconds:.0f} s", end="")
-            assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+            assert result.returncode == 0, failure_report(result)
         yield {"ids": (before, container_ids())}
     finally:
         prune = [] if os.environ.get("DASK_IT_KEEP_IMAGE") == "1" else ["-e", "dask_image_prune=true"]
         teardown, _ = ansible_playbook("playbooks/teardown.yml", *prune)
-    assert teardown.returncode == 0, teardown.stdout[-3000:]
+    assert teardown.returncode == 0, failure_report(teardown)
 
 
 def container_states():
@@ -120,7 +121,7 @@ def test_an_idle_cluster_powers_off_and_scripts_cluster_up_brings_it_back(idle_c
                             capture_output=True, text=True, timeout=1800,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1", DASK_CLUSTER_NAME=CLUSTER))
     print(f"scripts/cluster up on the stopped cluster: {time.monotonic() - started:.0f} s")
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert result.returncode == 0, failure_report(result)
     assert "Check that every worker is connected" in result.stdout
     assert container_states() == running
     # Its port is not published here: it says which node runs JupyterLab and where the token is.
