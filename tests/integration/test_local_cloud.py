@@ -149,26 +149,31 @@ def node_images():
 
 @pytest.fixture(scope="module")
 def cluster():
+    """The cluster every test here works on: baked and run on the previous release, its
+    workloads and the smoke test with a package missing, then upgraded. Torn down whatever
+    happens."""
     ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")  # leftovers of an interrupted run
-    # As scripts/cluster up does: bake the image of this run's environment, then site.yml.
-    bake, bake_seconds = ansible_playbook("playbooks/image.yml", "-e", previous_release_vars())
-    print(f"\nimage.yml, bake (Dask {PREVIOUS_PINS[-1]}): {bake_seconds:.0f} s")
-    assert bake.returncode == 0, failure_report(bake)
-    baked = baked_images()
-    result, seconds = ansible_playbook("site.yml", "-e", previous_release_vars())
-    print(f"local site.yml, cold from the baked image (Dask {PREVIOUS_PINS[-1]}): {seconds:.0f} s")
-    assert result.returncode == 0, failure_report(result)
-    first_images = node_images()
-    extras_before_upgrade = imports_in_every_node(IMPORT_EXTRAS)
-    workloads = workloads_on_every_worker()
-    drift = smoke_test_with_one_package_missing_on_a_worker()
-    upgrade, upgrade_seconds, samples = upgrade_watched()
-    print(f"upgrade.yml: {upgrade_seconds:.0f} s")
-    yield {"first_run": result, "first_seconds": seconds, "upgrade": upgrade, "version_samples": samples,
-           "extras_before_upgrade": extras_before_upgrade, "workloads": workloads, "drift": drift,
-           "bake": bake, "baked": baked, "first_images": first_images}
-    result, _ = ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")
-    assert result.returncode == 0, failure_report(result)
+    try:
+        # As scripts/cluster up does: bake the image of this run's environment, then site.yml.
+        bake, bake_seconds = ansible_playbook("playbooks/image.yml", "-e", previous_release_vars())
+        print(f"\nimage.yml, bake (Dask {PREVIOUS_PINS[-1]}): {bake_seconds:.0f} s")
+        assert bake.returncode == 0, failure_report(bake)
+        baked = baked_images()
+        result, seconds = ansible_playbook("site.yml", "-e", previous_release_vars())
+        print(f"local site.yml, cold from the baked image (Dask {PREVIOUS_PINS[-1]}): {seconds:.0f} s")
+        assert result.returncode == 0, failure_report(result)
+        first_images = node_images()
+        extras_before_upgrade = imports_in_every_node(IMPORT_EXTRAS)
+        workloads = workloads_on_every_worker()
+        drift = smoke_test_with_one_package_missing_on_a_worker()
+        upgrade, upgrade_seconds, samples = upgrade_watched()
+        print(f"upgrade.yml: {upgrade_seconds:.0f} s")
+        yield {"first_run": result, "first_seconds": seconds, "upgrade": upgrade, "version_samples": samples,
+               "extras_before_upgrade": extras_before_upgrade, "workloads": workloads, "drift": drift,
+               "bake": bake, "baked": baked, "first_images": first_images}
+    finally:
+        teardown, _ = ansible_playbook("playbooks/teardown.yml", "-e", "dask_image_prune=true")
+    assert teardown.returncode == 0, failure_report(teardown)
 
 
 def test_bad_input_on_a_fresh_run_creates_nothing():
