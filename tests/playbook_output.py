@@ -34,14 +34,20 @@ def tasks_with_status(output, *statuses):
 
 def failure_report(result):
     """What a playbook run (a CompletedProcess) says when it fails, short enough for a test
-    report: each failed task's header and error, the recap, and the end of stderr. The tail of
-    the output alone misses a failure that stopped one host early in the run."""
-    picked, task = [], ""
+    report: each failed task's header and error (with the lines of a result printed over
+    several), the recap, and the end of stderr. The tail of the output alone misses a failure
+    that stopped one host early in the run."""
+    picked, task, in_failure = [], "", False
     for line in result.stdout.splitlines():
         if line.startswith(("TASK [", "RUNNING HANDLER [")):
-            task = line
+            task, in_failure = line, False
         elif line.startswith(("fatal: [", "failed: [")):
             picked += [task, line[:3000]]
+            in_failure = True
+        elif in_failure and line.startswith((" ", "}")):
+            picked.append(line[:3000])
+        else:
+            in_failure = False
     recap_at = result.stdout.rfind("PLAY RECAP")
     summary = result.stdout[recap_at:] if recap_at >= 0 else result.stdout[-3000:]
     return "\n".join([*picked, summary, result.stderr[-3000:]])

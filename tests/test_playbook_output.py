@@ -14,7 +14,10 @@ fatal: [dask-it-client-1]: FAILED! => {"changed": false, "msg": "pip says no"}
 PLAY [Set up the clients] ******************************************************
 
 TASK [dask_client : Write the notebooks] ***************************************
-failed: [dask-it-client-2] (item=hello.ipynb) => {"msg": "disk full"}
+failed: [dask-it-client-2] (item=hello.ipynb) => {
+    "msg": "disk full"
+}
+ok: [dask-it-client-1]
 """ + "ok: [dask-it-worker-1]\n" * 400 + """
 PLAY RECAP *********************************************************************
 dask-it-client-1           : ok=62   changed=6    unreachable=0    failed=1    skipped=25
@@ -24,12 +27,14 @@ dask-it-client-1           : ok=62   changed=6    unreachable=0    failed=1    s
 def test_the_report_names_each_failed_task_and_its_error_and_keeps_the_recap():
     run = subprocess.CompletedProcess([], 2, stdout=OUTPUT, stderr="a warning\n")
     report = failure_report(run).splitlines()
-    assert report[:4] == [
+    assert report[:6] == [
         "TASK [dask_env : Install the locked packages] **********************************",
         'fatal: [dask-it-client-1]: FAILED! => {"changed": false, "msg": "pip says no"}',
         "TASK [dask_client : Write the notebooks] ***************************************",
-        'failed: [dask-it-client-2] (item=hello.ipynb) => {"msg": "disk full"}',
+        'failed: [dask-it-client-2] (item=hello.ipynb) => {',
+        '    "msg": "disk full"',
+        "}",
     ]
-    assert report[4].startswith("PLAY RECAP") and "failed=1" in report[5]
+    assert report[6].startswith("PLAY RECAP") and "failed=1" in report[7]
     assert report[-1] == "a warning"
     assert "ok: [dask-it-worker-1]" not in report
