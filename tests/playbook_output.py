@@ -37,12 +37,16 @@ def failure_report(result):
     report: each failed task's header and error (with the lines of a result printed over
     several), the recap, and the end of stderr. The tail of the output alone misses a failure
     that stopped one host early in the run."""
-    picked, task, in_failure = [], "", False
-    for line in result.stdout.splitlines():
+    lines = result.stdout.splitlines()
+    picked, task_at, shown_at, in_failure = [], None, None, False
+    for number, line in enumerate(lines):
         if line.startswith(("TASK [", "RUNNING HANDLER [")):
-            task, in_failure = line, False
+            task_at, in_failure = number, False
         elif line.startswith(("fatal: [", "failed: [")):
-            picked += [task, line[:3000]]
+            if task_at is not None and shown_at != task_at:  # a task's header once, before its first failure
+                picked.append(lines[task_at])
+                shown_at = task_at
+            picked.append(line[:3000])
             in_failure = True
         elif in_failure and line.startswith((" ", "}")):
             picked.append(line[:3000])

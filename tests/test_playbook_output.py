@@ -17,6 +17,7 @@ TASK [dask_client : Write the notebooks] ***************************************
 failed: [dask-it-client-2] (item=hello.ipynb) => {
     "msg": "disk full"
 }
+failed: [dask-it-client-2] (item=bye.ipynb) => {"msg": "disk full"}
 ok: [dask-it-client-1]
 """ + "ok: [dask-it-worker-1]\n" * 400 + """
 PLAY RECAP *********************************************************************
@@ -27,14 +28,15 @@ dask-it-client-1           : ok=62   changed=6    unreachable=0    failed=1    s
 def test_the_report_names_each_failed_task_and_its_error_and_keeps_the_recap():
     run = subprocess.CompletedProcess([], 2, stdout=OUTPUT, stderr="a warning\n")
     report = failure_report(run).splitlines()
-    assert report[:6] == [
+    assert report[:7] == [
         "TASK [dask_env : Install the locked packages] **********************************",
         'fatal: [dask-it-client-1]: FAILED! => {"changed": false, "msg": "pip says no"}',
         "TASK [dask_client : Write the notebooks] ***************************************",
         'failed: [dask-it-client-2] (item=hello.ipynb) => {',
         '    "msg": "disk full"',
         "}",
+        'failed: [dask-it-client-2] (item=bye.ipynb) => {"msg": "disk full"}',
     ]
-    assert report[6].startswith("PLAY RECAP") and "failed=1" in report[7]
+    assert report[7].startswith("PLAY RECAP") and "failed=1" in report[8]
     assert report[-1] == "a warning"
     assert "ok: [dask-it-worker-1]" not in report
