@@ -29,8 +29,9 @@ fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   systemctl start docker
 else
+  # Appended: what dockerd said before a restart can explain a failure seen before it.
   echo "ensure-docker: starting dockerd in the background (log: $log)"
-  setsid dockerd >"$log" 2>&1 < /dev/null &
+  setsid dockerd >>"$log" 2>&1 < /dev/null &
 fi
 
 for _ in $(seq 1 60); do
