@@ -2,6 +2,9 @@
 
 import re
 
+# The line that starts a task or a handler in the output; group 1 is its name.
+TASK_HEADER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(.*)\] \**$")
+
 
 def recap(output):
     """{host: {'ok': n, 'changed': n, 'failed': n, ...}} from the PLAY RECAP of output."""
@@ -23,7 +26,7 @@ def tasks_with_status(output, *statuses):
     tasks, task = {}, None
     status = "|".join(statuses)
     for line in output.splitlines():
-        if match := re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\] \**$", line):
+        if match := TASK_HEADER.match(line):
             task = match.group(1)
         elif match := re.match(rf"^(?:{status}): \[([^\]\s]+)", line):
             tasks.setdefault(match.group(1), [])
@@ -40,7 +43,7 @@ def failure_report(result):
     lines = result.stdout.splitlines()
     picked, task_at, shown_at, in_failure = [], None, None, False
     for number, line in enumerate(lines):
-        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+        if TASK_HEADER.match(line):
             task_at, in_failure = number, False
         elif line.startswith(("fatal: [", "failed: [")):
             if task_at is not None and shown_at != task_at:  # a task's header once, before its first failure
