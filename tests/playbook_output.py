@@ -40,15 +40,15 @@ def failure_report(result):
     report: each failed task's header and error (with the lines of a result printed over
     several), the recap, and the end of stderr. The tail of the output alone misses a failure
     that stopped one host early in the run."""
-    lines = result.stdout.splitlines()
-    picked, task_at, shown_at, in_failure = [], None, None, False
-    for number, line in enumerate(lines):
+    # A task's header goes into the report once, before its first failure.
+    picked, header_to_show, in_failure = [], None, False
+    for line in result.stdout.splitlines():
         if TASK_HEADER.match(line):
-            task_at, in_failure = number, False
+            header_to_show, in_failure = line, False
         elif line.startswith(("fatal: [", "failed: [")):
-            if task_at is not None and shown_at != task_at:  # a task's header once, before its first failure
-                picked.append(lines[task_at])
-                shown_at = task_at
+            if header_to_show:
+                picked.append(header_to_show)
+                header_to_show = None
             picked.append(line[:3000])
             in_failure = True
         elif in_failure and line.startswith((" ", "}")):
